@@ -1,0 +1,33 @@
+"""Shared fixtures: a real streaming server on 127.0.0.1 and an isolated environment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import StreamServer
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the developer's own settings, history, key or endpoint."""
+    monkeypatch.setenv("SCREENSCRIBE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("SCREENSCRIBE_DATA_DIR", str(tmp_path / "data"))
+    for var in (
+        "SCREENSCRIBE_API_KEY",
+        "SCREENSCRIBE_ENDPOINT",
+        "SCREENSCRIBE_MODEL",
+        "SCREENSCRIBE_PROFILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[StreamServer]:
+    srv = StreamServer().start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
