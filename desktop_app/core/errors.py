@@ -16,7 +16,7 @@ Every failure the user can meet is one of these, with a message written for a pe
     │   │   ├── ContextTooLong             exit 5  image + conversation longer than the context
     │   │   └── ModelNotFound              exit 5  the server has no such model
     │   ├── ServerError                    exit 6  5xx after retries, 429 after retries
-    │   │   └── StreamBroken               exit 6  error inside a 200 stream, malformed or cut stream
+    │   │   └── StreamBroken               exit 6  error in a 200 stream, malformed or cut stream
     │   └── Cancelled                      exit 130
     └── (KeyboardInterrupt is not ours; the CLI maps it to 130 too)
 

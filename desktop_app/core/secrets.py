@@ -1,0 +1,209 @@
+"""API keys: in the operating system's keyring, or in ``$SCREENSCRIBE_API_KEY``.
+
+Keys are stored under the service ``screenscribe`` with the profile name as user name.
+They are never written anywhere else, never logged and never put in an exception
+message. ``keyring`` is imported on first use, not at start-up.
+
+Reading is forgiving (no usable keyring means "no key"); writing explains what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final, Literal, NoReturn
+
+from desktop_app.core.errors import SecretStoreError, UsageError
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+__all__ = [
+    "ENV_VAR",
+    "SERVICE",
+    "backend_available",
+    "backend_description",
+    "delete_api_key",
+    "get_api_key",
+    "key_source",
+    "set_api_key",
+]
+
+SERVICE: Final = "screenscribe"
+ENV_VAR: Final = "SCREENSCRIBE_API_KEY"
+
+_NO_BACKEND: Final = "no keyring backend available"
+_HOW_TO_GET_ONE: Final = (
+    "There is no system keyring to store the API key in. Install and unlock one "
+    "(GNOME Keyring or KWallet on Linux; macOS and Windows have one built in), "
+    f"or set the {ENV_VAR} environment variable instead."
+)
+
+_log = logging.getLogger(__name__)
+
+KeySource = Literal["environment", "keyring"]
+
+
+def _env_key(env: Mapping[str, str] | None) -> str | None:
+    env = os.environ if env is None else env
+    value = env.get(ENV_VAR, "").strip()
+    return value or None
+
+
+def _backend() -> KeyringBackend:
+    import keyring
+
+    return keyring.get_keyring()
+
+
+def _is_unusable(backend: KeyringBackend) -> bool:
+    """True for keyring's stand-ins when nothing real is there: ``fail`` raises on every
+    call, ``null`` (chosen to disable keyring) silently drops what it is given."""
+    from keyring.backends import chainer, fail, null
+
+    if isinstance(backend, fail.Keyring | null.Keyring):
+        return True
+    if isinstance(backend, chainer.ChainerBackend):
+        return all(_is_unusable(b) for b in backend.backends)
+    return False
+
+
+def _redact(text: str, key: str) -> str:
+    return text.replace(key, "***") if key else text
+
+
+def _keyring_get(profile: str) -> str | None:
+    import keyring
+    from keyring.errors import KeyringError
+
+    try:
+        backend = keyring.get_keyring()
+        if _is_unusable(backend):
+            return None
+        value = backend.get_password(SERVICE, profile)
+    except KeyringError as exc:
+        _log.info("No API key from the keyring for %r: %s", profile, exc)
+        return None
+    except Exception:  # noqa: BLE001  (logged with its traceback; never raises)
+        # A backend's own failure (D-Bus, a corrupt file ...): reading never raises.
+        _log.warning("The keyring failed while reading the key for %r", profile, exc_info=True)
+        return None
+    return value or None
+
+
+def get_api_key(profile: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The API key for ``profile``: ``$SCREENSCRIBE_API_KEY`` wins, then the keyring.
+
+    ``None`` when there is none, including when no keyring backend is usable.
+    """
+    return _env_key(env) or _keyring_get(profile)
+
+
+def key_source(profile: str, env: Mapping[str, str] | None = None) -> KeySource | None:
+    """Where :func:`get_api_key` would find the key, without revealing it."""
+    if _env_key(env) is not None:
+        return "environment"
+    if _keyring_get(profile) is not None:
+        return "keyring"
+    return None
+
+
+def _check_profile(profile: str) -> None:
+    if not profile or not profile.strip():
+        raise UsageError("A profile name is needed to store an API key.")
+
+
+def set_api_key(profile: str, key: str) -> None:
+    """Store ``key`` for ``profile`` in the system keyring (surrounding whitespace removed).
+
+    Raises :class:`UsageError` for an empty key or one with spaces or line breaks inside,
+    and :class:`SecretStoreError` when there is no keyring or it refuses.
+    """
+    _check_profile(profile)
+    cleaned = key.strip()
+    if not cleaned:
+        raise UsageError("The API key is empty.")
+    if any(c.isspace() or not c.isprintable() for c in cleaned):
+        raise UsageError("The API key contains spaces, line breaks or control characters.")
+
+    from keyring.errors import KeyringError, KeyringLocked, NoKeyringError
+
+    backend = _backend()
+    if _is_unusable(backend):
+        raise SecretStoreError(_HOW_TO_GET_ONE)
+    try:
+        backend.set_password(SERVICE, profile, cleaned)
+    except NoKeyringError:
+        raise SecretStoreError(_HOW_TO_GET_ONE) from None
+    except KeyringLocked:
+        raise SecretStoreError(
+            f"The system keyring ({_describe(backend)}) is locked; unlock it and try again."
+        ) from None
+    except (KeyringError, OSError, RuntimeError, ValueError) as exc:
+        _raise_store_error("store", backend, exc, cleaned)
+    _log.info("Stored the API key for %r in %s", profile, _describe(backend))
+
+
+def delete_api_key(profile: str) -> bool:
+    """Remove the stored key for ``profile``; False when there was none (or no keyring)."""
+    _check_profile(profile)
+    from keyring.errors import KeyringError
+
+    backend = _backend()
+    if _is_unusable(backend):
+        return False
+    stored: str | None = None
+    try:
+        stored = backend.get_password(SERVICE, profile)
+        if not stored:
+            return False
+        backend.delete_password(SERVICE, profile)
+    except (KeyringError, OSError, RuntimeError, ValueError) as exc:
+        _raise_store_error("delete", backend, exc, stored or "")
+    _log.info("Deleted the API key for %r from %s", profile, _describe(backend))
+    return True
+
+
+def _raise_store_error(action: str, backend: KeyringBackend, exc: Exception, key: str) -> NoReturn:
+    detail = _redact(str(exc), key) or type(exc).__name__
+    error = SecretStoreError(
+        f"The system keyring ({_describe(backend)}) could not {action} the API key: {detail}"
+    )
+    # Keep the original for debugging unless its text holds the key.
+    raise error from (exc if not key or key not in str(exc) else None)
+
+
+def _describe(backend: KeyringBackend) -> str:
+    from keyring.backends import chainer
+
+    if _is_unusable(backend):
+        return _NO_BACKEND
+    if isinstance(backend, chainer.ChainerBackend):
+        return " + ".join(_describe(b) for b in backend.backends if not _is_unusable(b))
+    name = str(backend.name)
+    if (
+        type(backend).__module__.startswith("keyrings.alt")
+        and "Plaintext" in type(backend).__name__
+    ):
+        name += " (unencrypted file)"
+    return name
+
+
+def backend_description() -> str:
+    """The keyring in use for display, e.g. "SecretService Keyring", or
+    "no keyring backend available"."""
+    try:
+        return _describe(_backend())
+    except Exception:  # noqa: BLE001  (logged with its traceback; never raises)
+        _log.warning("Could not load a keyring backend", exc_info=True)
+        return _NO_BACKEND
+
+
+def backend_available() -> bool:
+    """Whether a key can be stored (a real backend, not keyring's fail or null one)."""
+    try:
+        return not _is_unusable(_backend())
+    except Exception:  # noqa: BLE001  (logged with its traceback; never raises)
+        _log.warning("Could not load a keyring backend", exc_info=True)
+        return False
