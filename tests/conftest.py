@@ -15,6 +15,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the developer's own settings, history, key or endpoint."""
     monkeypatch.setenv("SCREENSCRIBE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("SCREENSCRIBE_DATA_DIR", str(tmp_path / "data"))
+    # keyring in subprocesses (the CLI tests): a real file-backed backend, in tmp_path.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     for var in (
         "SCREENSCRIBE_API_KEY",
         "SCREENSCRIBE_ENDPOINT",

@@ -35,6 +35,18 @@ from desktop_app.core.models import (
 __all__ = ["ChatStreamParser", "SSEDecoder", "error_message_from_payload"]
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _loads(data: str) -> Any:
+    """``json.loads`` without its two whitespace regex passes on the common case."""
+    try:
+        obj, end = _raw_decode(data)
+    except ValueError:
+        return json.loads(data)  # leading whitespace, or really malformed: loads decides
+    return obj if end == len(data) else json.loads(data)
+
+
 class SSEDecoder:
     """Incremental SSE decoder. ``feed`` returns complete messages as ``(event, data)``."""
 
@@ -172,7 +184,7 @@ class ChatStreamParser:
                 out.extend(self._end())
                 return out
             try:
-                obj = json.loads(data)
+                obj = _loads(data)
             except ValueError:
                 out.append(
                     StreamErrorEvent(f"The server sent a malformed stream chunk: {data[:80]!r}")
@@ -225,9 +237,10 @@ class ChatStreamParser:
         if choices:
             choice = choices[0]
             delta = choice.get("delta") or choice.get("message") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                out.append(ReasoningDelta(reasoning))
+            if "reasoning_content" in delta or "reasoning" in delta:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning:
+                    out.append(ReasoningDelta(reasoning))
             content = delta.get("content")
             if content:
                 if isinstance(content, list):  # content parts, as some gateways send
@@ -237,8 +250,7 @@ class ChatStreamParser:
             reason = choice.get("finish_reason")
             if reason:  # old Ollama sent "" on every chunk
                 self._finish_reason = reason
-        usage = obj.get("usage")
-        if usage:
+        if "usage" in obj and (usage := obj["usage"]):
             self._usage = Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),

@@ -236,3 +236,8 @@ def test_any_text_survives_any_framing(pieces: list[str], eol: str, step: int) -
     data = encode_stream(vllm_stream(pieces), eol=eol)
     chunks = [data[i : i + step] for i in range(0, len(data), step)]
     assert text_of(parse(chunks)) == "".join(p for p in pieces)
+
+
+def test_json_with_extra_whitespace_is_read() -> None:
+    data = b'data:   {"choices": [{"delta": {"content": "x"}}]}  \n\ndata: [DONE]\n\n'
+    assert parse([data]) == [TextDelta("x"), Finished(None)]
