@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self, get_args
 
 from desktop_app.core.errors import ScreenScribeError
+from desktop_app.core.files import corrupt_backup_path
 
 __all__ = ["EntryStatus", "History", "HistoryEntry", "HistoryError", "NewEntry", "fts_query"]
 
@@ -679,12 +680,7 @@ def _looks_damaged(path: Path, *, check: bool) -> bool:
 
 def _set_aside(path: Path) -> Path:
     """Rename a damaged database (and its -wal and -shm) to a dated backup name."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
-    n = 1
-    while backup.exists():
-        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-        n += 1
+    backup = corrupt_backup_path(path)
     try:
         path.rename(backup)
         # The -wal holds committed pages of the old file: it must not meet the new one.

@@ -39,7 +39,6 @@ import os
 import re
 import stat
 import tempfile
-import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from desktop_app.core.errors import ConfigError
+from desktop_app.core.files import corrupt_backup_path
 from desktop_app.core.models import Sampling
 
 __all__ = [
@@ -765,12 +765,7 @@ class _Reader:
 
 
 def _corrupt_backup(path: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
-    counter = 1
-    while backup.exists():
-        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
-        counter += 1
+    backup = corrupt_backup_path(path)
     os.replace(path, backup)
     return backup
 
