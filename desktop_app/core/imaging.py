@@ -372,6 +372,20 @@ def _fit(im: Image.Image, width: int, height: int) -> Image.Image:
     return im.resize((width, height), Image.Resampling.LANCZOS)
 
 
+def image_from_bgra(
+    data: bytes | bytearray | memoryview, width: int, height: int, stride: int | None = None
+) -> Image.Image:
+    """An RGB picture from raw 32-bit BGRX pixels: what mss grabs and what a Qt
+    ``QImage.Format_RGB32`` / ``Format_ARGB32`` holds on little-endian machines. Lets the
+    capture layer hand the core plain bytes instead of a QImage (no PNG round trip)."""
+    if width <= 0 or height <= 0:
+        raise ImageError(f"The picture is empty ({width} x {height} pixels).")
+    row = stride or width * 4
+    if len(data) < row * (height - 1) + width * 4:
+        raise ValueError(f"{len(data)} bytes cannot hold {width} x {height} BGRX pixels.")
+    return Image.frombuffer("RGB", (width, height), bytes(data), "raw", "BGRX", row, 1)
+
+
 def make_thumbnail(image: Image.Image | bytes, max_side: int = 256) -> bytes:
     """A JPEG (quality 80) no larger than ``max_side`` on its longest side, for the history."""
     if max_side < 1:

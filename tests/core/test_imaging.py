@@ -554,3 +554,22 @@ def test_rounding_a_side_up_pads_instead_of_resampling() -> None:
 def test_rounding_a_side_down_resamples() -> None:
     prepared = prepare_image(noise((1280, 720), seed=4))
     assert (prepared.width, prepared.height) == (1280, 704)
+
+
+def test_image_from_bgra_with_row_padding() -> None:
+    from desktop_app.core.imaging import image_from_bgra
+
+    # 2x2 pixels, rows padded to 12 bytes: blue, green / red, white (BGRX order)
+    rows = [
+        bytes([255, 0, 0, 0, 0, 255, 0, 0]) + b"PADD",
+        bytes([0, 0, 255, 0, 255, 255, 255, 0]) + b"PADD",
+    ]
+    im = image_from_bgra(b"".join(rows), 2, 2, 12)
+    assert [im.getpixel((x, y)) for y in range(2) for x in range(2)] == [
+        (0, 0, 255),
+        (0, 255, 0),
+        (255, 0, 0),
+        (255, 255, 255),
+    ]
+    with pytest.raises(ImageError):
+        image_from_bgra(b"", 0, 2)
