@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+APP_MODES = ("ocr", "ask", "table", "describe")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 
 
@@ -111,6 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", metavar="QUESTION")
     _add_request_flags(ask)
 
+    for name, text in (
+        ("capture", "select a screen region and read it (the overlay opens)"),
+        ("clipboard", "read the image on the clipboard"),
+    ):
+        cmd = sub.add_parser(
+            name,
+            help=text,
+            description=text.capitalize() + ". Bind "
+            f"`screenscribe {name}` to a key in your desktop's settings: a "
+            "running app opens at once; with none, a one-shot app starts.",
+        )
+        cmd.add_argument(
+            "--mode", choices=APP_MODES, default="ocr", help="ocr (default), ask, table or describe"
+        )
+
     models = sub.add_parser("models", help="list the endpoint's models")
     _add_endpoint_flags(models)
     models.add_argument("--json", action="store_true", help="print a JSON list")
@@ -129,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command is None:
             return _cmd_app()
+        if args.command in ("capture", "clipboard"):
+            return _cmd_app([args.command, "--mode", args.mode], one_shot=True)
         handler = {
             "ocr": _cmd_ocr,
             "ask": _cmd_ask,
@@ -159,12 +177,36 @@ def err(message: str, stream: TextIO | None = None) -> None:
     print(f"screenscribe: {message}", file=stream or sys.stderr, flush=True)
 
 
-def _cmd_app() -> int:
-    err(
-        "The desktop app is not part of this version yet. Use `screenscribe ocr IMAGE` or "
-        "`screenscribe ask IMAGE QUESTION`; see `screenscribe --help`."
-    )
-    return EXIT_OK
+def _cmd_app(command: list[str] | None = None, *, one_shot: bool = False) -> int:
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and not os.environ.get("QT_QPA_PLATFORM")
+    ):
+        err(
+            "No display: the desktop app needs a graphical session (DISPLAY or "
+            "WAYLAND_DISPLAY is not set). The command line works without one: "
+            "`screenscribe ocr IMAGE`."
+        )
+        return EXIT_USAGE
+    from desktop_app.app import run_app
+
+    return run_app(command, one_shot=one_shot)
+
+
+class _ForwardedParser(_Parser):
+    def error(self, message: str) -> NoReturn:
+        raise _usage(message)
+
+
+def parse_app_command(argv: Sequence[str]) -> tuple[str, str]:
+    """A command handed to the running app: ``(command, mode)``. Raises ``UsageError``."""
+    parser = _ForwardedParser(prog="screenscribe", add_help=False)
+    parser.add_argument("command", choices=["capture", "clipboard", "show", "quit"])
+    parser.add_argument("--mode", choices=APP_MODES, default="ocr")
+    args = parser.parse_args(list(argv))
+    return args.command, args.mode
 
 
 # --- shared set-up -------------------------------------------------------------------

@@ -436,10 +436,12 @@ def test_doctor_with_a_working_endpoint(server: StreamServer) -> None:
     assert "[  ok] endpoint" in p.stdout.decode()
 
 
-def test_bare_command_says_the_app_comes_later() -> None:
-    p = run()
+def test_help_lists_the_app_commands() -> None:
+    p = run("--help")
     assert p.returncode == 0
-    assert "screenscribe ocr" in p.stderr.decode()
+    out = p.stdout.decode()
+    for command in ("capture", "clipboard", "ocr", "ask", "models", "doctor", "key"):
+        assert f"    {command}" in out
 
 
 def test_version() -> None:

@@ -1,0 +1,346 @@
+"""The composition root of the desktop app: tray (or launcher), single-instance server,
+capture, overlay, panels. Nothing imports this module but the CLI's app commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from desktop_app import instance
+from desktop_app.capture import CaptureError, Capturer
+from desktop_app.core.errors import ScreenScribeError
+from desktop_app.core.prompts import PRESETS
+from desktop_app.core.settings import Profile, Settings, load_settings, resolve_profile
+from desktop_app.ui.overlay import RegionOverlay, Selection
+from desktop_app.ui.tray import LauncherUi, TrayUi, app_icon
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QScreen
+
+    from desktop_app.core.endpoint import EndpointClient
+    from desktop_app.core.history import History
+    from desktop_app.core.models import PreparedImage
+    from desktop_app.ui.panel import AnswerPanel
+
+log = logging.getLogger("screenscribe.app")
+MODES = tuple(PRESETS)
+
+
+class AppController(QObject):
+    def __init__(self, app: QApplication, *, one_shot: bool = False) -> None:
+        super().__init__(app)
+        self.app = app
+        self.one_shot = one_shot
+        result = load_settings()
+        self.settings: Settings = result.settings
+        self._startup_warnings = list(result.warnings)
+        self.capturer = Capturer()
+        try:
+            self.capturer.warm()
+        except CaptureError as exc:
+            self._startup_warnings.append(str(exc))
+        self.overlay: RegionOverlay | None = None
+        self.panels: list[AnswerPanel] = []
+        self._clients: dict[str, EndpointClient] = {}
+        self._history: History | None = None
+        self._history_opened = False
+        self.server = QLocalServer(self)
+        self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self.server.newConnection.connect(self._on_server_new_connection)
+        self.surface: TrayUi | LauncherUi
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.surface = TrayUi(self)
+        else:
+            self.surface = LauncherUi(self)
+        self.surface.capture_requested.connect(self.start_capture)
+        self.surface.clipboard_requested.connect(self.ocr_clipboard)
+        self.surface.settings_requested.connect(self.open_settings)
+        self.surface.quit_requested.connect(self.quit)
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def listen(self) -> bool:
+        """Starts the single-instance server. False when another app already runs."""
+        name = instance.server_name()
+        # Ask first: with UserAccessOption, Qt's listen() silently replaces the socket
+        # file of a running app instead of failing.
+        probe = QLocalSocket()
+        probe.connectToServer(name)
+        if probe.waitForConnected(300):
+            probe.disconnectFromServer()
+            return False
+        QLocalServer.removeServer(name)  # a stale socket left by a crashed app
+        return self.server.listen(name)
+
+    def start(self) -> None:
+        if not self.one_shot:
+            self.surface.show()
+        for warning in self._startup_warnings:
+            self.notify("ScreenScribe", warning, error=True)
+
+    def quit(self) -> None:
+        self.shutdown()
+        self.app.quit()
+
+    def shutdown(self) -> None:
+        """Closes panels (cancelling their streams), the overlay, clients and stores."""
+        for panel in list(self.panels):
+            panel.close()
+        if self.overlay is not None:
+            self.overlay.finish(None)
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        if self._history is not None:
+            self._history.close()
+        self.capturer.close()
+        self.server.close()
+        self.surface.hide()
+
+    def notify(self, title: str, message: str, *, error: bool = False) -> None:
+        log.info("%s: %s", title, message)
+        self.surface.notify(title, message, error=error)
+
+    def _maybe_quit_one_shot(self) -> None:
+        if self.one_shot and not self.panels and self.overlay is None:
+            self.quit()
+
+    # -- commands from other processes -------------------------------------------------
+
+    def _on_server_new_connection(self) -> None:
+        while (sock := self.server.nextPendingConnection()) is not None:
+            sock.readyRead.connect(lambda s=sock: self._on_socket_ready_read(s))
+            sock.disconnected.connect(sock.deleteLater)
+            if sock.canReadLine():
+                self._on_socket_ready_read(sock)
+
+    def _on_socket_ready_read(self, sock: QLocalSocket) -> None:
+        if not sock.canReadLine():
+            return
+        line = bytes(sock.readLine().data()).decode("utf-8", "replace")
+        try:
+            argv = json.loads(line)["argv"]
+            error = self.handle_argv([str(a) for a in argv])
+        except (ValueError, KeyError, TypeError):
+            error = "malformed command"
+        sock.write(b"ok\n" if error is None else f"error: {error}\n".encode())
+        sock.flush()
+        sock.disconnectFromServer()
+
+    def handle_argv(self, argv: list[str]) -> str | None:
+        """Runs a forwarded command; returns an error message or None."""
+        from desktop_app.cli import parse_app_command
+
+        try:
+            command, mode = parse_app_command(argv)
+        except ScreenScribeError as exc:
+            return str(exc)
+        if command == "capture":
+            self.start_capture(mode)
+        elif command == "clipboard":
+            self.ocr_clipboard(mode)
+        elif command == "quit":
+            QTimer.singleShot(0, self.quit)
+        elif command == "show":
+            self.surface.show()
+            self.notify("ScreenScribe", "ScreenScribe is already running.")
+        return None
+
+    # -- capture -----------------------------------------------------------------------
+
+    def start_capture(self, mode: str = "ocr") -> None:
+        if self.overlay is not None:
+            self.overlay.set_mode(mode)
+            return
+        try:
+            pictures = self.capturer.capture()  # before any window of ours is shown
+        except CaptureError as exc:
+            self.notify("Cannot capture the screen", str(exc), error=True)
+            self._maybe_quit_one_shot()
+            return
+        self.overlay = RegionOverlay(pictures, mode=mode, parent=self)
+        self.overlay.region_selected.connect(self._on_overlay_region_selected)
+        self.overlay.selection_cancelled.connect(self._on_overlay_selection_cancelled)
+        self.overlay.show()
+
+    def _on_overlay_selection_cancelled(self) -> None:
+        self.overlay = None
+        self._maybe_quit_one_shot()
+
+    def _on_overlay_region_selected(self, selection: Selection) -> None:
+        self.overlay = None
+        from desktop_app.core.imaging import image_from_bgra, prepare_image
+
+        profile = self.profile()
+        try:
+            data, w, h, stride = selection.picture.crop_bgra(*selection.rect)
+            prepared = prepare_image(
+                image_from_bgra(data, w, h, stride),
+                min_tokens=profile.min_image_tokens,
+                max_tokens=profile.max_image_tokens,
+            )
+        except ScreenScribeError as exc:
+            self.notify("Cannot use that region", str(exc), error=True)
+            self._maybe_quit_one_shot()
+            return
+        screen = _screen_named(selection.picture.name)
+        prompt = selection.question or PRESETS[selection.mode].prompt
+        self.open_panel(prepared, selection.mode, prompt, "screen", selection.global_rect, screen)
+
+    def ocr_clipboard(self, mode: str = "ocr") -> None:
+        from desktop_app.clipboard import read_image
+        from desktop_app.core.imaging import image_from_bgra, prepare_image
+
+        profile = self.profile()
+        try:
+            item = read_image(QGuiApplication.clipboard())
+            source = (
+                image_from_bgra(item.bgra, item.width, item.height, item.stride)
+                if item.bgra is not None
+                else item.path or ""
+            )
+            prepared = prepare_image(
+                source, min_tokens=profile.min_image_tokens, max_tokens=profile.max_image_tokens
+            )
+        except ScreenScribeError as exc:
+            self.notify("Nothing to read on the clipboard", str(exc), error=True)
+            self._maybe_quit_one_shot()
+            return
+        prompt = PRESETS[mode if mode != "ask" else "ocr"].prompt
+        self.open_panel(prepared, mode, prompt, item.source, None, QGuiApplication.primaryScreen())
+
+    # -- panels ------------------------------------------------------------------------
+
+    def profile(self) -> Profile:
+        return resolve_profile(self.settings)
+
+    def client_for(self, profile: Profile) -> EndpointClient:
+        from desktop_app.core.endpoint import EndpointClient
+        from desktop_app.core.secrets import get_api_key
+
+        key = (profile.name, profile.base_url)
+        client = self._clients.get(repr(key))
+        if client is None:
+            client = EndpointClient(
+                profile.base_url,
+                get_api_key(profile.name),
+                connect_timeout=profile.connect_timeout,
+                idle_timeout=profile.idle_timeout,
+            )
+            self._clients[repr(key)] = client
+        return client
+
+    def history(self) -> History | None:
+        if not self.settings.history_enabled:
+            return None
+        if not self._history_opened:
+            self._history_opened = True
+            from desktop_app.core.history import History
+            from desktop_app.core.settings import data_dir
+
+            try:
+                self._history, warning = History.open_or_recover(
+                    data_dir() / "history.sqlite3",
+                    max_entries=self.settings.history_max_entries,
+                    max_age_days=self.settings.history_max_days,
+                )
+            except ScreenScribeError as exc:
+                self.notify("History is off", str(exc), error=True)
+                return None
+            if warning:
+                self.notify("History", warning, error=True)
+        return self._history
+
+    def open_panel(
+        self,
+        image: PreparedImage,
+        mode: str,
+        prompt: str,
+        source: str,
+        region: QRect | None,
+        screen: QScreen | None,
+    ) -> AnswerPanel:
+        from desktop_app.ui.panel import AnswerPanel, PanelContext, PanelJob
+
+        profile = self.profile()
+        panel = AnswerPanel(
+            PanelJob(image=image, mode=mode, prompt=prompt, source=source),
+            PanelContext(profile=profile, client=self.client_for(profile), history=self.history()),
+        )
+        panel.setWindowIcon(app_icon())
+        panel.panel_closed.connect(lambda p=panel: self._on_panel_closed(p))
+        panel.answer_completed.connect(lambda text, p=panel: self._on_panel_answer(p, text))
+        self.panels.append(panel)
+        if region is not None and screen is not None:
+            panel.place_near(region, screen)
+        elif screen is not None:
+            geo = screen.availableGeometry()
+            panel.move(geo.center() - panel.rect().center())
+        panel.show()
+        panel.raise_()
+        panel.activateWindow()
+        panel.start()
+        return panel
+
+    def _on_panel_answer(self, panel: AnswerPanel, text: str) -> None:
+        if not panel.isVisible() and text:
+            self.notify("ScreenScribe", text[:200])
+
+    def _on_panel_closed(self, panel: AnswerPanel) -> None:
+        if panel in self.panels:
+            self.panels.remove(panel)
+        panel.deleteLater()
+        self._maybe_quit_one_shot()
+
+    def open_settings(self) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from desktop_app.core.settings import save_settings, settings_path
+
+        path = settings_path()
+        if not path.exists():
+            save_settings(self.settings, path)
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.notify("Settings", f"The settings file is {path}")
+
+
+def _screen_named(name: str) -> QScreen | None:
+    for screen in QGuiApplication.screens():
+        if screen.name() == name:
+            return screen
+    return QGuiApplication.primaryScreen()
+
+
+def run_app(command: list[str] | None = None, *, one_shot: bool = False) -> int:
+    """Starts the app (or, if one runs already, hands ``command`` to it)."""
+    logging.basicConfig(level=logging.INFO, format="screenscribe: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("ScreenScribe")
+    app.setDesktopFileName("screenscribe")
+    app.setQuitOnLastWindowClosed(False)
+    app.setWindowIcon(app_icon())
+    controller = AppController(app, one_shot=one_shot)
+    if not controller.listen():
+        instance.forward(command or ["show"])
+        return 0
+    controller.start()
+    if command:
+        QTimer.singleShot(0, lambda: _run_initial(controller, command))
+    return app.exec()
+
+
+def _run_initial(controller: AppController, command: list[str]) -> None:
+    error = controller.handle_argv(command)
+    if error:
+        print(f"screenscribe: {error}", file=sys.stderr)
+        controller.quit()

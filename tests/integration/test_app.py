@@ -1,0 +1,255 @@
+"""The app as a whole: single instance over a real local socket, the tray under a real
+tray host and without one, one-shot capture, on the real X server of the test run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from pytestqt.qtbot import QtBot
+
+from desktop_app import instance
+from desktop_app.app import AppController
+from desktop_app.ui.tray import LauncherUi, TrayUi
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    # A short path: a Unix socket path must fit in 108 bytes.
+    folder = tempfile.mkdtemp(prefix="ss-", dir="/tmp")
+    name = os.path.join(folder, "app.sock")
+    monkeypatch.setenv(instance.ENV_OVERRIDE, name)
+    yield name
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def controller(qapp: QApplication, socket_name: str) -> Iterator[AppController]:
+    c = AppController(qapp)
+    assert c.listen()
+    yield c
+    c.shutdown()
+
+
+def _in_thread(fn: object) -> list[object]:
+    out: list[object] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())  # type: ignore[operator]
+        except Exception as exc:  # reported to the test through `out`
+            out.append(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return out
+
+
+def test_forward_without_a_running_app(socket_name: str) -> None:
+    assert instance.forward(["capture"]) is False
+
+
+def test_forwarded_capture_opens_the_overlay(qtbot: QtBot, controller: AppController) -> None:
+    answer = _in_thread(lambda: instance.forward(["capture", "--mode", "table"]))
+    qtbot.waitUntil(lambda: controller.overlay is not None, timeout=3000)
+    qtbot.waitUntil(lambda: bool(answer), timeout=3000)
+    assert answer == [True]
+    assert controller.overlay is not None
+    assert controller.overlay.mode == "table"
+    assert len(controller.overlay.windows) == len(QApplication.screens())
+    qtbot.waitUntil(
+        lambda: (
+            controller.overlay is not None
+            and all(w.isVisible() for w in controller.overlay.windows)
+        )
+    )
+    controller.overlay.finish(None)
+    assert controller.overlay is None
+
+
+def test_a_bad_forwarded_command_is_refused_with_a_message(
+    qtbot: QtBot, controller: AppController
+) -> None:
+    answer = _in_thread(lambda: instance.forward(["capture", "--mode", "poetry"]))
+    qtbot.waitUntil(lambda: bool(answer), timeout=3000)
+    assert isinstance(answer[0], instance.ForwardError)
+    assert "poetry" in str(answer[0])
+    assert controller.overlay is None
+
+
+def test_stale_socket_file_is_replaced(qapp: QApplication, socket_name: str) -> None:
+    Path(socket_name).write_bytes(b"")  # left behind by a crashed app
+    c = AppController(qapp)
+    try:
+        assert c.listen()
+    finally:
+        c.shutdown()
+
+
+def test_second_app_does_not_listen(qapp: QApplication, controller: AppController) -> None:
+    second = AppController(qapp)
+    try:
+        assert second.listen() is False
+    finally:
+        second.shutdown()
+
+
+@pytest.fixture
+def tray_host() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [
+            "trayer",
+            "--edge",
+            "top",
+            "--align",
+            "right",
+            "--widthtype",
+            "pixel",
+            "--width",
+            "200",
+            "--height",
+            "24",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 5
+    while not QSystemTrayIcon.isSystemTrayAvailable() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield proc
+    proc.terminate()
+    proc.wait()
+
+
+def test_tray_under_a_tray_host(
+    qtbot: QtBot, qapp: QApplication, socket_name: str, tray_host: subprocess.Popen[bytes]
+) -> None:
+    assert QSystemTrayIcon.isSystemTrayAvailable()
+    c = AppController(qapp)
+    try:
+        c.start()
+        assert isinstance(c.surface, TrayUi)
+        qtbot.waitUntil(c.surface.tray.isVisible, timeout=3000)
+        texts = [a.text() for a in c.surface.menu.actions() if not a.isSeparator()]
+        assert texts[:4] == [
+            "Capture region",
+            "Ask about region…",
+            "Table to Markdown",
+            "OCR clipboard image",
+        ]
+        assert texts[-1] == "Quit"
+        with qtbot.waitSignal(c.surface.capture_requested) as blocker:
+            c.surface.tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+        assert blocker.args == ["ocr"]
+        assert c.overlay is not None  # the left click opened the overlay
+        c.overlay.finish(None)
+    finally:
+        c.shutdown()
+
+
+def test_launcher_window_without_a_tray(qtbot: QtBot, qapp: QApplication, socket_name: str) -> None:
+    assert not QSystemTrayIcon.isSystemTrayAvailable()
+    c = AppController(qapp)
+    try:
+        c.start()
+        assert isinstance(c.surface, LauncherUi)
+        qtbot.waitExposed(c.surface.window)
+        c.notify("Title", "Something to know")
+        assert "Something to know" in c.surface.status.text()
+    finally:
+        c.shutdown()
+
+
+def _xdotool_windows(name: str) -> list[str]:
+    p = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return p.stdout.split()
+
+
+def test_second_process_makes_the_running_app_open_its_overlay(
+    socket_name: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "app.log"
+    with log.open("wb") as out:
+        app = subprocess.Popen(
+            [sys.executable, "-m", "desktop_app"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while not os.path.exists(socket_name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(socket_name), log.read_text()
+        assert _xdotool_windows("ScreenScribe overlay") == []
+        t0 = time.monotonic()
+        second = subprocess.run(
+            [sys.executable, "-m", "desktop_app", "capture"],
+            env=env,
+            capture_output=True,
+            timeout=15,
+            check=False,
+        )
+        elapsed = time.monotonic() - t0
+        assert second.returncode == 0, second.stderr
+        assert elapsed < 5
+        deadline = time.monotonic() + 10
+        while not _xdotool_windows("ScreenScribe overlay") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _xdotool_windows("ScreenScribe overlay")
+        bad = subprocess.run(
+            [sys.executable, "-m", "desktop_app", "capture", "--mode", "x"],
+            env=env,
+            capture_output=True,
+            timeout=15,
+            check=False,
+        )
+        assert bad.returncode == 2
+        assert b"invalid choice" in bad.stderr
+        assert instance.forward(["quit"])
+        assert app.wait(timeout=10) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+
+
+def test_one_shot_capture_exits_when_cancelled(socket_name: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with (tmp_path / "app.log").open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "desktop_app", "capture"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 15
+        windows: list[str] = []
+        while not windows and time.monotonic() < deadline:
+            windows = _xdotool_windows("ScreenScribe overlay")
+            time.sleep(0.05)
+        assert windows, "the overlay never showed"
+        focused = subprocess.run(
+            ["xdotool", "getwindowfocus"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert focused == windows[:1]  # the overlay has the keyboard
+        subprocess.run(["xdotool", "key", "Escape"], check=True)  # as a person presses it
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
