@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import sys
-import tempfile
 
 FORWARDED_COMMANDS = frozenset({"capture", "clipboard", "show", "quit"})
 ENV_OVERRIDE = "SCREENSCRIBE_SOCKET"
 TIMEOUT_S = 3.0
 
 
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in text)
+
+
 def _user() -> str:
     if hasattr(os, "getuid"):
         return str(os.getuid())
-    return re.sub(r"\W", "_", os.environ.get("USERNAME", "user"))
+    return _safe(os.environ.get("USERNAME", "user"))
 
 
 def server_name() -> str:
@@ -37,10 +39,11 @@ def server_name() -> str:
     if override:
         return override
     display = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY") or "default"
-    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", display)
+    tag = _safe(display)
     if sys.platform == "win32":
         return f"screenscribe-{_user()}-{os.environ.get('SESSIONNAME', tag)}"
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    # (not tempfile.gettempdir(): importing tempfile costs more than the whole hand-over)
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"  # noqa: S108
     return os.path.join(base, f"screenscribe-{_user()}-{tag}.sock")
 
 

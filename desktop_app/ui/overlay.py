@@ -10,6 +10,7 @@ field opens at the selection.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
@@ -159,6 +160,13 @@ class OverlayWindow(QWidget):
     def _to_phys(self, pos: QPointF) -> tuple[int, int]:
         return self.picture.to_physical(pos.x(), pos.y())
 
+    def _edge(self, pos: QPointF) -> tuple[int, int]:
+        """A selection corner: like ``_to_phys``, but a drag past the screen's edge
+        reaches it (the last row and column included)."""
+        pw, ph = self.picture.physical_size
+        d = self._dpr
+        return (min(max(math.floor(pos.x() * d), 0), pw), min(max(math.floor(pos.y() * d), 0), ph))
+
     def _logical_rect(self, r: QRect) -> QRectF:
         d = self._dpr
         return QRectF(r.x() / d, r.y() / d, r.width() / d, r.height() / d)
@@ -189,7 +197,7 @@ class OverlayWindow(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         self._cursor_phys = self._to_phys(event.position())
         if self._anchor is not None:
-            (x0, y0), (x1, y1) = self._anchor, self._cursor_phys
+            (x0, y0), (x1, y1) = self._anchor, self._edge(event.position())
             self.selection = QRect(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
         self.update()
 
