@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from desktop_app.core.endpoint import EndpointClient
     from desktop_app.core.history import History
     from desktop_app.core.models import PreparedImage
+    from desktop_app.ui.history_window import HistoryWindow
     from desktop_app.ui.panel import AnswerPanel
 
 log = logging.getLogger("screenscribe.app")
@@ -62,7 +63,9 @@ class AppController(QObject):
             self.surface = LauncherUi(self)
         self.surface.capture_requested.connect(self.start_capture)
         self.surface.clipboard_requested.connect(self.ocr_clipboard)
+        self.surface.history_requested.connect(self.open_history)
         self.surface.settings_requested.connect(self.open_settings)
+        self.history_window: HistoryWindow | None = None
         self.surface.quit_requested.connect(self.quit)
 
     # -- life cycle --------------------------------------------------------------------
@@ -94,6 +97,8 @@ class AppController(QObject):
         """Closes panels (cancelling their streams), the overlay, clients and stores."""
         for panel in list(self.panels):
             panel.close()
+        if self.history_window is not None:
+            self.history_window.close()
         if self.overlay is not None:
             self.overlay.finish(None)
         for client in self._clients.values():
@@ -299,6 +304,22 @@ class AppController(QObject):
             self.panels.remove(panel)
         panel.deleteLater()
         self._maybe_quit_one_shot()
+
+    def open_history(self) -> None:
+        history = self.history()
+        if history is None:
+            self.notify("History", "The history is turned off in the settings.")
+            return
+        if self.history_window is None:
+            from desktop_app.ui.history_window import HistoryWindow
+
+            self.history_window = HistoryWindow(history)
+            self.history_window.setWindowIcon(app_icon())
+        else:
+            self.history_window.refresh()
+        self.history_window.show()
+        self.history_window.raise_()
+        self.history_window.activateWindow()
 
     def open_settings(self) -> None:
         from PySide6.QtCore import QUrl

@@ -47,6 +47,7 @@ class _Actions(QObject):
 
     capture_requested = Signal(str)  # mode
     clipboard_requested = Signal()
+    history_requested = Signal()
     settings_requested = Signal()
     quit_requested = Signal()
 
@@ -61,6 +62,8 @@ class _Actions(QObject):
         self.table.triggered.connect(lambda: self.capture_requested.emit("table"))
         self.clipboard = QAction("OCR clipboard image", self)
         self.clipboard.triggered.connect(self.clipboard_requested.emit)
+        self.history = QAction("History", self)
+        self.history.triggered.connect(self.history_requested.emit)
         self.settings = QAction("Settings…", self)
         self.settings.triggered.connect(self.settings_requested.emit)
         self.quit = QAction("Quit", self)
@@ -73,6 +76,7 @@ class _Actions(QObject):
             self.table,
             self.clipboard,
             None,
+            self.history,
             self.settings,
             None,
             self.quit,

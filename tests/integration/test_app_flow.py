@@ -1,0 +1,240 @@
+"""The app's flows end to end, in-process on the real X server: capture -> overlay ->
+panel streaming from a real loopback server; the clipboard in and out."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from desktop_app import instance
+from desktop_app.app import AppController
+from desktop_app.core.history import History
+from tests.servers import StreamServer, json_reply, stream_reply, vllm_stream
+
+
+@pytest.fixture
+def controller(
+    qapp: QApplication, server: StreamServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppController]:
+    folder = tempfile.mkdtemp(prefix="ss-", dir="/tmp")
+    monkeypatch.setenv(instance.ENV_OVERRIDE, os.path.join(folder, "app.sock"))
+    monkeypatch.setenv("SCREENSCRIBE_ENDPOINT", server.base_url)
+    monkeypatch.setenv("SCREENSCRIBE_MODEL", "test-model")
+    c = AppController(qapp)
+    assert c.listen()
+    c.start()
+    yield c
+    c.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def notices(c: AppController) -> list[str]:
+    seen: list[str] = []
+    original = c.surface.notify
+
+    def record(title: str, message: str, *, error: bool = False) -> None:
+        seen.append(f"{title}: {message}")
+        original(title, message, error=error)
+
+    c.surface.notify = record  # type: ignore[method-assign]
+    return seen
+
+
+def history_entries() -> list[tuple[str, str, str]]:
+    path = Path(os.environ["SCREENSCRIBE_DATA_DIR"]) / "history.sqlite3"
+    with History(path) as h:
+        return [(e.mode, e.status, e.answer) for e in h.recent()]
+
+
+def test_capture_to_streamed_answer(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    server.chat(stream_reply(vllm_stream(["Hello ", "from ", "the screen"]), delay=0.01))
+    controller.start_capture("ocr")
+    assert controller.overlay is not None
+    window = controller.overlay.windows[0]
+    qtbot.waitExposed(window)
+    qtbot.mousePress(window, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+    qtbot.mouseMove(window, QPoint(400, 300))
+    qtbot.mouseRelease(window, Qt.MouseButton.LeftButton, pos=QPoint(520, 456))
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    panel = controller.panels[0]
+    with qtbot.waitSignal(panel.answer_completed, timeout=10_000) as done:
+        pass
+    assert done.args == ["Hello from the screen"]
+    assert QGuiApplication.clipboard().text() == "Hello from the screen"  # auto-copy (OCR)
+    body = server.requests[-1].json()
+    assert body["model"] == "test-model"
+    assert body["messages"][0]["content"][1]["image_url"]["url"].startswith(
+        "data:image/png;base64,"
+    )
+    geo = QGuiApplication.primaryScreen().availableGeometry()
+    assert geo.contains(panel.frameGeometry())
+    qtbot.waitUntil(lambda: bool(history_entries()), timeout=3000)
+    assert history_entries()[0] == ("ocr", "complete", "Hello from the screen")
+    panel.close()
+    qtbot.waitUntil(lambda: controller.panels == [], timeout=3000)
+
+
+def test_two_captures_stream_into_two_panels(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    server.chat(
+        stream_reply(vllm_stream(["first"]), delay=0.2), stream_reply(vllm_stream(["second"]))
+    )
+    for start, end in (((100, 100), (300, 260)), ((700, 500), (900, 700))):
+        controller.start_capture("describe")
+        assert controller.overlay is not None
+        w = controller.overlay.windows[0]
+        qtbot.waitExposed(w)
+        qtbot.mousePress(w, Qt.MouseButton.LeftButton, pos=QPoint(*start))
+        qtbot.mouseRelease(w, Qt.MouseButton.LeftButton, pos=QPoint(*end))
+    qtbot.waitUntil(lambda: len(controller.panels) == 2, timeout=3000)
+    answers: list[str] = []
+    for panel in controller.panels:
+        panel.answer_completed.connect(answers.append)
+    qtbot.waitUntil(lambda: len(answers) == 2, timeout=10_000)
+    assert sorted(answers) == ["first", "second"]
+
+
+def _sample_image(path: Path | None = None) -> QImage:
+    im = Image.new("RGB", (300, 80), "white")
+    ImageDraw.Draw(im).text((10, 30), "Clipboard text 123", fill="black")
+    if path is not None:
+        im.save(path)
+    data = im.convert("RGBX").tobytes("raw", "BGRX")
+    return QImage(data, 300, 80, 1200, QImage.Format.Format_RGB32).copy()
+
+
+def test_clipboard_image(qtbot: QtBot, controller: AppController, server: StreamServer) -> None:
+    server.chat(stream_reply(vllm_stream(["Clipboard text 123"])))
+    QGuiApplication.clipboard().setImage(_sample_image())
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    with qtbot.waitSignal(controller.panels[0].answer_completed, timeout=10_000) as done:
+        pass
+    assert done.args == ["Clipboard text 123"]
+    controller.panels[0].close()
+
+
+@pytest.mark.parametrize("as_url", [False, True])
+def test_clipboard_file_path_or_url(
+    qtbot: QtBot, controller: AppController, server: StreamServer, tmp_path: Path, as_url: bool
+) -> None:
+    server.chat(stream_reply(vllm_stream(["from a file"])))
+    path = tmp_path / "shot with space.png"
+    _sample_image(path)
+    mime = QMimeData()
+    if as_url:
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+    else:
+        mime.setText(str(path))
+    QGuiApplication.clipboard().setMimeData(mime)
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    with qtbot.waitSignal(controller.panels[0].answer_completed, timeout=10_000):
+        pass
+    assert history_entries()[0][2] == "from a file"
+    controller.panels[0].close()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("just some words", "holds text, not an image"),
+        ("https://example.com/cat.png", "web address"),
+        ("", "clipboard is empty"),
+    ],
+)
+def test_nothing_usable_on_the_clipboard_says_so(
+    qtbot: QtBot, controller: AppController, text: str, words: str
+) -> None:
+    seen = notices(controller)
+    if text:
+        QGuiApplication.clipboard().setText(text)
+    else:
+        QGuiApplication.clipboard().clear()
+        qtbot.waitUntil(lambda: not QGuiApplication.clipboard().text(), timeout=2000)
+    controller.ocr_clipboard()
+    assert controller.panels == []
+    assert len(seen) == 1
+    assert words in seen[0]
+
+
+def test_an_error_shows_in_the_panel_and_retry_works(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    server.chat(
+        json_reply({"error": {"message": "Invalid API key"}}, 401),
+        stream_reply(vllm_stream(["after retry"])),
+    )
+    QGuiApplication.clipboard().setImage(_sample_image())
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    panel = controller.panels[0]
+    qtbot.waitUntil(lambda: len(server.requests) == 1, timeout=5000)
+    qtbot.waitUntil(lambda: "Invalid API key" in _visible_text(panel), timeout=5000)
+    with qtbot.waitSignal(panel.answer_completed, timeout=10_000) as done:
+        retry = next(b for b in _buttons(panel) if b.text().replace("&", "") == "Retry")
+        qtbot.mouseClick(retry, Qt.MouseButton.LeftButton)
+    assert done.args == ["after retry"]
+    panel.close()
+
+
+def _buttons(panel: object) -> list:  # type: ignore[type-arg]
+    from PySide6.QtWidgets import QAbstractButton
+
+    return [b for b in panel.findChildren(QAbstractButton) if b.isVisible()]  # type: ignore[attr-defined]
+
+
+def _visible_text(panel: object) -> str:
+    from PySide6.QtWidgets import QLabel, QTextEdit
+
+    parts = [w.text() for w in panel.findChildren(QLabel) if w.isVisible()]  # type: ignore[attr-defined]
+    parts += [w.toPlainText() for w in panel.findChildren(QTextEdit) if w.isVisible()]  # type: ignore[attr-defined]
+    return "\n".join(parts)
+
+
+def test_history_window_lists_searches_and_copies(qtbot: QtBot, controller: AppController) -> None:
+    from desktop_app.core.history import NewEntry
+
+    history = controller.history()
+    assert history is not None
+    for answer in ("Invoice total 1149.78", "Meeting at noon", "Partial invoice te"):
+        history.add(
+            NewEntry(
+                profile="p",
+                model="m",
+                base_url="http://x/v1",
+                mode="ocr",
+                prompt="Read",
+                answer=answer,
+                status="partial" if answer.startswith("Partial") else "complete",
+            )
+        )
+    controller.open_history()
+    window = controller.history_window
+    assert window is not None
+    qtbot.waitExposed(window)
+    assert window.list.count() == 3
+    assert "(partial)" in window.list.item(0).text()
+    qtbot.keyClicks(window.search, "invo")
+    qtbot.waitUntil(lambda: window.list.count() == 2, timeout=2000)
+    window.list.setCurrentRow(1)
+    assert window.detail.toPlainText() == "Invoice total 1149.78"
+    qtbot.mouseClick(window.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == "Invoice total 1149.78"
+    window.search.clear()
+    qtbot.keyClicks(window.search, "nothing-like-this")
+    qtbot.waitUntil(lambda: window.list.count() == 0, timeout=2000)
+    assert window.info.text() == "Nothing found."
