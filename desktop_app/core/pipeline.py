@@ -105,8 +105,13 @@ def save_to_history(
     mode: str,
     source: str | None,
     thumbnail: bytes | None,
+    parent_id: int | None = None,
 ) -> int:
-    """Saves the request and whatever answer came back (a partial one too)."""
+    """Saves the request and whatever answer came back (a partial one too).
+
+    ``parent_id`` is the saved entry this request follows up (a follow-up question or a
+    continuation of an answer cut at the token limit).
+    """
     from desktop_app.core.history import NewEntry
 
     image = request.image
@@ -130,5 +135,6 @@ def save_to_history(
             image_height=image.height if image else None,
             source=source,
             thumbnail=thumbnail,
+            parent_id=parent_id,
         )
     )

@@ -1,0 +1,1 @@
+"""All QtWidgets code: the tray, the region overlay, the answer panel, the dialogs."""

@@ -1,0 +1,1072 @@
+"""The floating answer panel: a crop's answer streams in beside the region.
+
+One panel is one conversation about one image: the first request (a preset or the
+user's question), then follow-up questions, each resending the whole conversation.
+Requests run one at a time through ``workers.start_stream``; this module only shows
+what comes back and turns clicks into requests.
+
+Streaming text is coalesced: deltas are queued and appended to the document by a
+single-shot timer at most every ``FLUSH_INTERVAL_MS``, as plain text. When a request
+ends, the conversation is drawn again, as Markdown except in OCR mode (a transcription
+must stay exactly as read).
+
+Usage (the owner deletes the panel after ``panel_closed``, e.g. ``deleteLater``)::
+
+    panel = AnswerPanel(job, context)
+    panel.place_near(region, screen)
+    panel.show()
+    panel.start()
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import (
+    QEvent,
+    QMimeData,
+    QObject,
+    QPoint,
+    QRect,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDesktopServices,
+    QFont,
+    QGuiApplication,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPalette,
+    QPixmap,
+    QResizeEvent,
+    QScreen,
+    QShortcut,
+    QShowEvent,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+)
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizeGrip,
+    QSizePolicy,
+    QStyle,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.errors import ScreenScribeError
+from desktop_app.core.models import ChatRequest, PreparedImage, Turn, Usage
+from desktop_app.core.pipeline import Outcome, save_to_history
+from desktop_app.core.prompts import PRESETS
+from desktop_app.workers import StreamHandle, start_stream
+
+if TYPE_CHECKING:
+    from desktop_app.core.endpoint import EndpointClient
+    from desktop_app.core.history import History
+    from desktop_app.core.settings import Profile
+
+__all__ = [
+    "CONTINUE_PROMPT",
+    "AnswerPanel",
+    "PanelContext",
+    "PanelJob",
+    "format_cost",
+    "is_local_endpoint",
+    "request_cost",
+]
+
+log = logging.getLogger(__name__)
+
+CONTINUE_PROMPT = "Continue exactly where you stopped, without repeating anything."
+FLUSH_INTERVAL_MS = 16  # at most about 60 document updates a second, however fast deltas come
+PANEL_WIDTH = 420
+PANEL_HEIGHT = 360
+PANEL_GAP = 8  # between the region and the panel
+THUMBNAIL_SIDE = 40
+_SAVE_ORDER_TIMEOUT_S = 30.0
+_CLOSE_WAIT_MS = 5000
+_SPLIT_BLOCK_AT = 1500  # characters of a streaming paragraph before it goes on in a new block
+_FOLLOW_SLACK_PX = 4  # "at the bottom" for auto-scroll, within this many pixels
+
+_ERROR_STYLE = (
+    "QLabel#panel_error { background-color: rgba(220, 53, 69, 38); "
+    "border: 1px solid rgba(220, 53, 69, 140); border-radius: 4px; padding: 4px 6px; }"
+)
+_BADGE_STYLE = "QLabel { border: 1px solid palette(mid); border-radius: 6px; padding: 0px 5px; }"
+
+
+# --- what the panel is given ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PanelJob:
+    image: PreparedImage  # what is sent (PNG bytes inside)
+    mode: str  # "ocr" | "ask" | "table" | "describe" (core.prompts.PRESETS keys)
+    prompt: str  # the first user message (preset prompt, or the user's question for "ask")
+    source: str = "screen"  # "screen", "clipboard" or a file path (for history)
+
+
+@dataclass
+class PanelContext:
+    profile: Profile
+    client: EndpointClient  # shared, thread-safe
+    history: History | None
+    auto_copy: bool = True  # OCR mode: copy the answer to the clipboard when it completes
+
+
+# --- small pure helpers (candidates for core: they know nothing of Qt) -------------------
+
+_LAN_SUFFIXES = (".localhost", ".local", ".lan", ".home.arpa", ".internal")
+
+
+def is_local_endpoint(base_url: str) -> bool:
+    """True when the endpoint is this machine or the local network: loopback, private,
+    link-local or shared (CGNAT) addresses, ``localhost``, single-label and ``.local`` /
+    ``.lan`` / ``.home.arpa`` / ``.internal`` host names."""
+    host = (urlsplit(base_url).hostname or "").rstrip(".").lower()
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(_LAN_SUFFIXES):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # "gpu-box": a LAN name
+    return not address.is_global
+
+
+def request_cost(profile: Profile, usage: Usage | None) -> float | None:
+    """USD for one request, from the profile's prices per million tokens; None when
+    the profile has no prices or the server reported no usage."""
+    p_in, p_out = profile.input_price_per_mtok, profile.output_price_per_mtok
+    if usage is None or (p_in is None and p_out is None):
+        return None
+    return (usage.prompt_tokens * (p_in or 0.0) + usage.completion_tokens * (p_out or 0.0)) / 1e6
+
+
+def format_cost(usd: float) -> str:
+    if usd <= 0:
+        return "$0"
+    if usd < 0.0001:
+        return "<$0.0001"
+    if usd < 1:
+        return f"${usd:.4f}"
+    return f"${usd:,.2f}"
+
+
+def _format_ms(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+# --- history, written from the worker threads ------------------------------------------
+
+
+class _HistoryWriter:
+    """Saves every request of one panel, in the order sent, from the worker threads.
+
+    Plain Python, no Qt: its hooks run in the stream threads. Each hook waits for the
+    previous one, so a follow-up's entry can point at the first answer's (parent_id).
+    """
+
+    def __init__(self, history: History, profile: Profile, job: PanelJob) -> None:
+        self._history = history
+        self._profile = profile
+        self._job = job
+        self._previous_saved = threading.Event()
+        self._previous_saved.set()
+        self._root_id: int | None = None  # written and read only by hooks, in order
+        self._thumbnail: bytes | None = None
+        self._thumbnail_made = False
+
+    def hook(self, request: ChatRequest, *, root: bool) -> Callable[[Outcome], None]:
+        """The ``after`` hook for one request. Call in the order the requests are sent."""
+        previous, done = self._previous_saved, threading.Event()
+        self._previous_saved = done
+
+        def after(outcome: Outcome) -> None:
+            try:
+                previous.wait(_SAVE_ORDER_TIMEOUT_S)
+                entry_id = save_to_history(
+                    self._history,
+                    outcome,
+                    request,
+                    profile=self._profile.name,
+                    base_url=self._profile.base_url,
+                    mode=self._job.mode,
+                    source=self._job.source,
+                    thumbnail=self._make_thumbnail(),
+                    parent_id=None if root else self._root_id,
+                )
+                if root:
+                    self._root_id = entry_id
+            except ScreenScribeError as exc:  # the answer on screen matters more
+                log.warning("Could not save the answer to the history: %s", exc)
+            finally:
+                done.set()
+
+        return after
+
+    def _make_thumbnail(self) -> bytes | None:
+        if not self._thumbnail_made:
+            self._thumbnail_made = True
+            from desktop_app.core.imaging import make_thumbnail  # Pillow: not at start-up
+
+            try:
+                self._thumbnail = make_thumbnail(self._job.image.data)
+            except ScreenScribeError as exc:
+                log.warning("No thumbnail for the history: %s", exc)
+        return self._thumbnail
+
+
+# --- the conversation ------------------------------------------------------------------
+
+
+@dataclass
+class _Exchange:
+    question: str | None  # None: the first request (job.prompt, shown in the header)
+    answer: str = ""
+    finish_reason: str | None = None
+    error: ScreenScribeError | None = None
+
+
+@dataclass(frozen=True)
+class _Request:
+    chat: ChatRequest
+    index: int  # the exchange it answers
+    prefix: str = ""  # that exchange's text before it (a continuation appends to it)
+
+
+@dataclass
+class _Totals:
+    cost: float = 0.0  # USD, of the requests with a known cost
+    costed: int = 0
+
+
+# --- small widgets ---------------------------------------------------------------------
+
+
+class _DragBar(QWidget):
+    """The title row: dragging it moves the window (the compositor's move where it has
+    one, so Wayland works too)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._offset: QPoint | None = None
+        self.setCursor(Qt.CursorShape.OpenHandCursor)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        event.accept()
+        handle = self.window().windowHandle()
+        if handle is not None and handle.startSystemMove():
+            return
+        self._offset = event.globalPosition().toPoint() - self.window().pos()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._offset is not None and event.buttons() & Qt.MouseButton.LeftButton:
+            self.window().move(event.globalPosition().toPoint() - self._offset)
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._offset = None
+        super().mouseReleaseEvent(event)
+
+
+class _ElidedLabel(QLabel):
+    """One line, elided to the width it gets; the whole text in the tooltip."""
+
+    def __init__(self, text: str, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._full = " ".join(text.split())
+        self.setToolTip(text)
+        self.setAccessibleName(self._full)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(self._full)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.setText(
+            self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, self.width())
+        )
+
+
+# --- the panel -------------------------------------------------------------------------
+
+
+class AnswerPanel(QWidget):
+    """The answer to one crop, streaming, with copy, stop, retry, continue, follow-ups.
+
+    A frameless, always-on-top tool window. Keys: Ctrl+C copies the answer (a selection
+    in the answer, when there is one), Esc stops a stream or closes the panel (not
+    while pinned), Ctrl+R retries, Ctrl+W closes, Enter in the field below sends a
+    follow-up; the buttons have mnemonics (Alt+C, Alt+T, Alt+R, Alt+N, Alt+P).
+    """
+
+    panel_closed = Signal()
+    answer_completed = Signal(str)  # the whole answer, when a stream completes without error
+
+    def __init__(self, job: PanelJob, context: PanelContext, parent: QWidget | None = None):
+        super().__init__(
+            parent,
+            Qt.WindowType.Tool
+            | Qt.WindowType.FramelessWindowHint
+            | Qt.WindowType.WindowStaysOnTopHint,
+        )
+        self._job = job
+        self._ctx = context
+        self._markdown = job.mode != "ocr"
+        self._exchanges: list[_Exchange] = [_Exchange(None)]
+        self._current: _Request | None = None  # the last request sent (Retry re-sends it)
+        self._handle: StreamHandle | None = None  # the running one
+        self._handles: list[StreamHandle] = []  # threads not yet ended (saving history)
+        self._pending_text: list[str] = []
+        self._pending_reasoning: list[str] = []
+        self._reasoning = ""
+        self._streaming = False  # the first delta of the running request arrived
+        self._tail_open = False  # the document ends in the running request's plain text
+        self._starts: list[int] = []  # where each exchange's drawing begins in the document
+        self._split = False  # a long streaming paragraph was cut into blocks since _draw
+        self._follow = True  # auto-scroll: the view was at the bottom
+        self._rendering = False
+        self._started = False
+        self._closed = False
+        self._totals = _Totals()
+        self._saver = (
+            _HistoryWriter(context.history, context.profile, job)
+            if context.history is not None
+            else None
+        )
+        preset = PRESETS.get(job.mode)
+        self._mode_label_text = preset.label if preset else job.mode.capitalize()
+
+        self.setWindowTitle(f"ScreenScribe — {self._mode_label_text}")
+        self.setAccessibleName("ScreenScribe answer")
+        self.setObjectName("answer_panel")
+        self.setMinimumSize(300, 220)
+        self.resize(PANEL_WIDTH, PANEL_HEIGHT)
+        self._build()
+
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._flush_timer.timeout.connect(self._on_flush_timer_timeout)
+
+        QShortcut(QKeySequence("Ctrl+R"), self, self._on_retry_clicked)
+        QShortcut(QKeySequence("Ctrl+W"), self, self.close)
+        self._update_controls()
+
+    # --- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        frame = QFrame(self)
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        frame.setAutoFillBackground(True)
+        outer.addWidget(frame)
+        root = QVBoxLayout(frame)
+        root.setContentsMargins(8, 6, 8, 8)
+        root.setSpacing(6)
+
+        # title row: thumbnail, mode and prompt, pin, close; dragging it moves the panel
+        bar = _DragBar(frame)
+        bar.setObjectName("title_bar")
+        title = QHBoxLayout(bar)
+        title.setContentsMargins(0, 0, 0, 0)
+        title.setSpacing(8)
+        self._thumbnail = QLabel(bar)
+        self._thumbnail.setObjectName("thumbnail")
+        self._thumbnail.setFixedSize(THUMBNAIL_SIDE + 2, THUMBNAIL_SIDE + 2)
+        self._thumbnail.setFrameShape(QFrame.Shape.StyledPanel)
+        self._thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._set_thumbnail()
+        title.addWidget(self._thumbnail)
+        texts = QVBoxLayout()
+        texts.setSpacing(0)
+        self._mode_label = QLabel(self._mode_label_text, bar)
+        self._mode_label.setObjectName("mode_label")
+        font = self._mode_label.font()
+        font.setBold(True)
+        self._mode_label.setFont(font)
+        self._prompt_label = _ElidedLabel(self._job.prompt, bar)
+        self._prompt_label.setObjectName("prompt_label")
+        self._prompt_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        texts.addWidget(self._mode_label)
+        texts.addWidget(self._prompt_label)
+        title.addLayout(texts, 1)
+        self._pin_button = QToolButton(bar)
+        self._pin_button.setObjectName("pin_button")
+        self._pin_button.setText("&Pin")
+        self._pin_button.setCheckable(True)
+        self._pin_button.setAutoRaise(True)
+        self._pin_button.setAccessibleName("Pin the panel")
+        self._pin_button.setToolTip("Pinned, Esc does not close the panel (Alt+P)")
+        self._pin_button.toggled.connect(self._on_pin_toggled)
+        title.addWidget(self._pin_button, 0, Qt.AlignmentFlag.AlignTop)
+        self._close_button = QToolButton(bar)
+        self._close_button.setObjectName("close_button")
+        self._close_button.setIcon(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_TitleBarCloseButton)
+        )
+        self._close_button.setAutoRaise(True)
+        self._close_button.setAccessibleName("Close the panel")
+        self._close_button.setToolTip("Close (Ctrl+W; Esc when not pinned)")
+        self._close_button.clicked.connect(self.close)
+        title.addWidget(self._close_button, 0, Qt.AlignmentFlag.AlignTop)
+        root.addWidget(bar)
+
+        # busy indicator, reasoning (collapsed), the answer, the error
+        self._busy = QProgressBar(frame)
+        self._busy.setObjectName("busy_indicator")
+        self._busy.setRange(0, 0)
+        self._busy.setTextVisible(False)
+        self._busy.setFixedHeight(3)
+        self._busy.setAccessibleName("Working")
+        root.addWidget(self._busy)
+
+        self._reasoning_toggle = QToolButton(frame)
+        self._reasoning_toggle.setObjectName("reasoning_toggle")
+        self._reasoning_toggle.setText("Show reasonin&g")
+        self._reasoning_toggle.setCheckable(True)
+        self._reasoning_toggle.setAutoRaise(True)
+        self._reasoning_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self._reasoning_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self._reasoning_toggle.setAccessibleName("Show reasoning")
+        self._reasoning_toggle.toggled.connect(self._on_reasoning_toggled)
+        root.addWidget(self._reasoning_toggle)
+        self._reasoning_view = QPlainTextEdit(frame)
+        self._reasoning_view.setObjectName("reasoning_view")
+        self._reasoning_view.setReadOnly(True)
+        self._reasoning_view.setMaximumHeight(110)
+        self._reasoning_view.setAccessibleName("Reasoning")
+        self._reasoning_view.setTabChangesFocus(True)
+        self._reasoning_view.document().setUndoRedoEnabled(False)
+        italic = self._reasoning_view.font()
+        italic.setItalic(True)
+        self._reasoning_view.setFont(italic)
+        self._reasoning_view.installEventFilter(self)
+        self._reasoning_view.hide()
+        root.addWidget(self._reasoning_view)
+
+        self._answer = QTextBrowser(frame)
+        self._answer.setObjectName("answer_view")
+        self._answer.setAccessibleName("Answer")
+        self._answer.setOpenLinks(False)  # never navigate away from the answer
+        self._answer.anchorClicked.connect(self._on_answer_anchor_clicked)
+        self._answer.setTabChangesFocus(True)
+        self._answer.setFrameShape(QFrame.Shape.NoFrame)
+        self._answer.document().setUndoRedoEnabled(False)
+        self._answer.document().setDocumentMargin(2)
+        self._answer.installEventFilter(self)
+        bar_ = self._answer.verticalScrollBar()
+        bar_.rangeChanged.connect(self._on_scrollbar_range_changed)
+        bar_.valueChanged.connect(self._on_scrollbar_value_changed)
+        root.addWidget(self._answer, 1)
+
+        self._error_label = QLabel(frame)
+        self._error_label.setObjectName("panel_error")
+        self._error_label.setWordWrap(True)
+        self._error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._error_label.setStyleSheet(_ERROR_STYLE)
+        self._error_label.setAccessibleName("Error")
+        self._error_label.hide()
+        root.addWidget(self._error_label)
+
+        # status: what is happening; then model, badge, latency, tokens, cost
+        self._state_label = QLabel(frame)
+        self._state_label.setObjectName("state_label")
+        self._state_label.setAccessibleName("Status")
+        self._state_label.setWordWrap(True)
+        root.addWidget(self._state_label)
+        meta = QHBoxLayout()
+        meta.setSpacing(6)
+        local = is_local_endpoint(self._ctx.profile.base_url)
+        self._badge = QLabel("local" if local else "hosted", frame)
+        self._badge.setObjectName("endpoint_badge")
+        self._badge.setStyleSheet(_BADGE_STYLE)
+        host = urlsplit(self._ctx.profile.base_url).hostname or self._ctx.profile.base_url
+        self._badge.setToolTip(
+            f"The model runs on {host}: "
+            + ("this machine or your network." if local else "a hosted service.")
+        )
+        meta.addWidget(self._badge, 0, Qt.AlignmentFlag.AlignTop)
+        self._meta_label = QLabel(frame)
+        self._meta_label.setObjectName("meta_label")
+        self._meta_label.setAccessibleName("Model and usage")
+        self._meta_label.setWordWrap(True)
+        self._meta_label.setToolTip(f"{self._ctx.profile.model} at {self._ctx.profile.base_url}")
+        small = self._meta_label.font()
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.9))
+        self._meta_label.setFont(small)
+        self._badge.setFont(small)
+        meta.addWidget(self._meta_label, 1)
+        root.addLayout(meta)
+
+        # buttons
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        self._copy_button = self._button(
+            frame, "copy_button", "&Copy", "Copy the answer", "Copy the whole answer (Ctrl+C)"
+        )
+        self._copy_button.clicked.connect(self._on_copy_clicked)
+        self._stop_button = self._button(
+            frame, "stop_button", "S&top", "Stop the answer", "Stop the answer (Esc)"
+        )
+        self._stop_button.clicked.connect(self._on_stop_clicked)
+        self._retry_button = self._button(
+            frame, "retry_button", "&Retry", "Retry", "Ask again, replacing this answer (Ctrl+R)"
+        )
+        self._retry_button.clicked.connect(self._on_retry_clicked)
+        self._continue_button = self._button(
+            frame,
+            "continue_button",
+            "Co&ntinue",
+            "Continue the answer",
+            "The answer hit the token limit: ask the model to go on",
+        )
+        self._continue_button.clicked.connect(self._on_continue_clicked)
+        for b in (self._copy_button, self._stop_button, self._retry_button):
+            buttons.addWidget(b)
+        buttons.addWidget(self._continue_button)
+        buttons.addStretch(1)
+        root.addLayout(buttons)
+
+        # follow-up
+        bottom = QHBoxLayout()
+        bottom.setSpacing(4)
+        self._followup = QLineEdit(frame)
+        self._followup.setObjectName("followup_edit")
+        self._followup.setPlaceholderText("Ask a follow-up about this image…")
+        self._followup.setAccessibleName("Follow-up question")
+        self._followup.setClearButtonEnabled(True)
+        self._followup.returnPressed.connect(self._on_followup_return_pressed)
+        self._followup.installEventFilter(self)
+        bottom.addWidget(self._followup, 1)
+        grip = QSizeGrip(frame)
+        grip.setAccessibleName("Resize")
+        bottom.addWidget(grip, 0, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight)
+        root.addLayout(bottom)
+
+        order: list[QWidget] = [
+            self._answer,
+            self._reasoning_toggle,
+            self._reasoning_view,
+            self._copy_button,
+            self._stop_button,
+            self._retry_button,
+            self._continue_button,
+            self._followup,
+            self._pin_button,
+            self._close_button,
+        ]
+        for first, second in itertools.pairwise(order):
+            QWidget.setTabOrder(first, second)
+
+        self._question_format = QTextCharFormat()
+        self._question_format.setFontWeight(QFont.Weight.Bold)
+        self._question_format.setFontItalic(True)
+        self._question_block = QTextBlockFormat()
+        self._question_block.setTopMargin(10)
+        self._question_block.setBottomMargin(4)
+        self._plain_format = QTextCharFormat()
+
+    def _button(
+        self, parent: QWidget, name: str, text: str, accessible: str, tip: str
+    ) -> QPushButton:
+        button = QPushButton(text, parent)
+        button.setObjectName(name)
+        button.setAccessibleName(accessible)
+        button.setToolTip(tip)
+        button.setAutoDefault(False)
+        return button
+
+    def _set_thumbnail(self) -> None:
+        image = QImage.fromData(self._job.image.data)
+        img = self._job.image
+        self._thumbnail.setToolTip(
+            f"{img.width} × {img.height} px sent ({img.tokens:,} image tokens)"
+        )
+        if image.isNull():
+            return
+        dpr = self.devicePixelRatioF()
+        side = round(THUMBNAIL_SIDE * dpr)
+        pixmap = QPixmap.fromImage(
+            image.scaled(
+                side,
+                side,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+        pixmap.setDevicePixelRatio(dpr)
+        self._thumbnail.setPixmap(pixmap)
+
+    # --- public ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Sends the first request (once)."""
+        if self._started or self._closed:
+            return
+        self._started = True
+        self._send(_Request(self._chat(self._job.prompt, ()), 0))
+
+    def place_near(self, region: QRect, screen: QScreen) -> None:
+        """Puts the panel beside ``region`` (global logical coordinates): to its right,
+        else left, else below, else above; always inside the screen's available area."""
+        avail = screen.availableGeometry()
+        if self.screen() is not screen:
+            self.setScreen(screen)
+        w, h = min(self.width(), avail.width()), min(self.height(), avail.height())
+        if (w, h) != (self.width(), self.height()):
+            self.resize(w, h)
+        r = region.normalized()
+        gap = PANEL_GAP
+
+        def fit_x(x: int) -> int:
+            return max(avail.left(), min(x, avail.left() + avail.width() - w))
+
+        def fit_y(y: int) -> int:
+            return max(avail.top(), min(y, avail.top() + avail.height() - h))
+
+        right, bottom = avail.left() + avail.width(), avail.top() + avail.height()
+        if r.left() + r.width() + gap + w <= right:
+            pos = (r.left() + r.width() + gap, fit_y(r.top()))
+        elif r.left() - gap - w >= avail.left():
+            pos = (r.left() - gap - w, fit_y(r.top()))
+        elif r.top() + r.height() + gap + h <= bottom:
+            pos = (fit_x(r.left()), r.top() + r.height() + gap)
+        elif r.top() - gap - h >= avail.top():
+            pos = (fit_x(r.left()), r.top() - gap - h)
+        else:  # the region fills the screen: the bottom-right corner, over it
+            pos = (fit_x(right - w - gap), fit_y(bottom - h - gap))
+        self.move(*pos)
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _chat(self, prompt: str, history: tuple[Turn, ...]) -> ChatRequest:
+        profile = self._ctx.profile
+        if not history:
+            return ChatRequest(profile.model, prompt, self._job.image, profile.sampling)
+        return ChatRequest(
+            profile.model,
+            prompt,
+            self._job.image,
+            profile.sampling,
+            history=history,
+            first_prompt=self._job.prompt,
+        )
+
+    def _conversation(self, upto: int) -> tuple[Turn, ...]:
+        """The turns after the first user message, for exchanges before ``upto`` (those
+        that got no text at all are left out)."""
+        turns: list[Turn] = []
+        for ex in self._exchanges[:upto]:
+            if not ex.answer:
+                continue
+            if ex.question is not None:
+                turns.append(Turn("user", ex.question))
+            turns.append(Turn("assistant", ex.answer))
+        return tuple(turns)
+
+    def _send(self, request: _Request) -> None:
+        ex = self._exchanges[request.index]
+        ex.answer, ex.error, ex.finish_reason = request.prefix, None, None
+        self._current = request
+        self._pending_text.clear()
+        self._pending_reasoning.clear()
+        self._reasoning = ""
+        self._reasoning_view.clear()
+        self._streaming = False
+        after = None
+        if self._saver is not None:
+            after = self._saver.hook(request.chat, root=request.index == 0 and not request.prefix)
+        handle = start_stream(self._ctx.client, request.chat, after=after, parent=self)
+        worker = handle.worker
+        worker.delta_received.connect(self._on_worker_delta_received)
+        worker.reasoning_received.connect(self._on_worker_reasoning_received)
+        worker.retry_scheduled.connect(self._on_worker_retry_scheduled)
+        worker.stream_finished.connect(self._on_worker_stream_finished)
+        handle.finished.connect(self._on_handle_finished)
+        self._handle = handle
+        self._handles.append(handle)
+        self._draw(request.index)
+        self._error_label.hide()
+        self._set_state("Waiting for the model…")
+        self._update_controls()
+
+    # --- worker signals --------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_worker_delta_received(self, text: str) -> None:
+        self._pending_text.append(text)
+        if not self._streaming:
+            self._streaming = True
+            self._set_state("Streaming…")
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    @Slot(str)
+    def _on_worker_reasoning_received(self, text: str) -> None:
+        self._pending_reasoning.append(text)
+        if not self._streaming and not self._reasoning:
+            self._set_state("Thinking…")
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    @Slot(float, str)
+    def _on_worker_retry_scheduled(self, delay: float, reason: str) -> None:
+        self._set_state(f"Server busy, retrying in {delay:.1f} s…", tip=reason)
+
+    @Slot(object)
+    def _on_worker_stream_finished(self, outcome: object) -> None:
+        assert isinstance(outcome, Outcome)
+        self._flush_timer.stop()
+        self._flush()
+        self._handle = None
+        if self._closed or self._current is None:
+            return
+        request = self._current
+        ex = self._exchanges[request.index]
+        ex.answer = request.prefix + outcome.text
+        ex.finish_reason, ex.error = outcome.finish_reason, outcome.error
+        self._reasoning = outcome.reasoning
+        cost = request_cost(self._ctx.profile, outcome.usage)
+        if cost is not None:
+            self._totals.cost += cost
+            self._totals.costed += 1
+        if self._markdown or self._split:
+            self._draw(request.index)
+        else:  # plain text, shown exactly as it will stay: no redraw (40 ms for 90 KB)
+            self._tail_open = False
+        self._show_outcome(outcome, ex.answer)
+        self._update_controls()
+        if outcome.error is None:
+            self.answer_completed.emit(ex.answer)
+
+    @Slot()
+    def _on_handle_finished(self) -> None:
+        handle = self.sender()
+        self._handles = [h for h in self._handles if h is not handle]
+
+    # --- showing ---------------------------------------------------------------------------
+
+    @Slot()
+    def _on_flush_timer_timeout(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._pending_text and self._current is not None:
+            text = "".join(self._pending_text)
+            self._pending_text.clear()
+            self._exchanges[self._current.index].answer += text
+            self._append_plain(text)
+            self._copy_button.setEnabled(True)
+        if self._pending_reasoning:
+            text = "".join(self._pending_reasoning)
+            self._pending_reasoning.clear()
+            self._reasoning += text
+            cursor = QTextCursor(self._reasoning_view.document())
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertText(text)
+            if self._reasoning_toggle.isHidden():
+                self._reasoning_toggle.setVisible(True)
+
+    def _append_plain(self, text: str) -> None:
+        """Appends streamed text at the end of the document. A paragraph is laid out
+        whole on every change, so one that grows past ``_SPLIT_BLOCK_AT`` characters
+        goes on in a new block (at a space where there is one): each flush then costs
+        the same however long the paragraph gets. The redraw at the end joins them."""
+        doc = self._answer.document()
+        cursor = QTextCursor(doc)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if not self._tail_open:
+            if not doc.isEmpty():
+                cursor.insertBlock(QTextBlockFormat(), self._plain_format)
+            self._tail_open = True
+        cursor.beginEditBlock()  # one layout pass for the whole insert, not one per line
+        if cursor.block().length() > _SPLIT_BLOCK_AT and "\n" not in text:
+            cut = next((i + 1 for i, ch in enumerate(text) if ch.isspace()), 0)
+            cursor.insertText(text[:cut], self._plain_format)
+            cursor.insertBlock(QTextBlockFormat(), self._plain_format)
+            text = text[cut:]
+            self._split = True
+        cursor.insertText(text, self._plain_format)
+        cursor.endEditBlock()
+
+    def _draw(self, first: int) -> None:
+        """Draws the conversation from exchange ``first`` on; the ones before stay as
+        they are, so a redraw costs the latest answer, not the whole conversation.
+        Questions are bold italic, answers Markdown (plain text in OCR mode). The
+        running request's text is appended later, plain, by ``_append_plain``."""
+        bar = self._answer.verticalScrollBar()
+        follow, old = self._follow, bar.value()
+        running = self._current.index if self._handle is not None and self._current else -1
+        doc = self._answer.document()
+        cursor = QTextCursor(doc)
+        self._rendering = True
+        # One edit block: the document is laid out once at the end, not once per
+        # paragraph inserted (10x faster for a long answer).
+        cursor.beginEditBlock()
+        try:
+            if first < len(self._starts):
+                cursor.setPosition(self._starts[first])
+                cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+                cursor.removeSelectedText()
+                del self._starts[first:]
+            self._tail_open = self._split = False
+            for i in range(len(self._starts), len(self._exchanges)):
+                ex = self._exchanges[i]
+                cursor.movePosition(QTextCursor.MoveOperation.End)
+                self._starts.append(cursor.position())
+                if ex.question is not None:
+                    if doc.isEmpty():
+                        cursor.setBlockFormat(self._question_block)
+                    else:
+                        cursor.insertBlock(self._question_block, self._question_format)
+                    cursor.insertText(ex.question, self._question_format)
+                if ex.answer:
+                    if not doc.isEmpty():
+                        cursor.insertBlock(QTextBlockFormat(), self._plain_format)
+                    if self._markdown:
+                        cursor.insertMarkdown(ex.answer)
+                    else:
+                        cursor.insertText(ex.answer, self._plain_format)
+                    # OCR: a continuation goes on in the same line; Markdown: below it.
+                    self._tail_open = i == running and not self._markdown
+        finally:
+            cursor.endEditBlock()
+            self._rendering = False
+        self._follow = follow
+        bar.setValue(bar.maximum() if follow else min(old, bar.maximum()))
+
+    def _show_outcome(self, outcome: Outcome, answer: str) -> None:
+        error = outcome.error
+        if error is None:
+            if outcome.finish_reason == "length":
+                state = "Cut off at the token limit: Continue asks for the rest."
+            elif outcome.finish_reason == "content_filter":
+                state = "The server's content filter ended the answer."
+            else:
+                state = "Done."
+            if not self._markdown and self._ctx.auto_copy and answer:
+                self._copy_text(answer)
+                state = "Copied to the clipboard." if state == "Done." else f"Copied. {state}"
+            self._set_state(state)
+        elif outcome.cancelled:
+            self._set_state("Stopped.")
+        else:
+            self._set_state("The answer broke off." if outcome.text else "Failed.")
+            self._error_label.setText(str(error))
+            self._error_label.show()
+        self._meta_label.setText(self._meta_text(outcome))
+
+    def _meta_text(self, outcome: Outcome | None) -> str:
+        parts = [self._ctx.profile.model.rsplit("/", 1)[-1]]
+        if outcome is not None:
+            if outcome.ttft_ms is not None:
+                parts.append(f"first token {_format_ms(outcome.ttft_ms)}")
+            if outcome.usage is not None:
+                u = outcome.usage
+                parts.append(f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out tokens")
+            cost = request_cost(self._ctx.profile, outcome.usage)
+            if cost is not None:
+                text = format_cost(cost)
+                if self._totals.costed > 1:
+                    text += f" (total {format_cost(self._totals.cost)})"
+                parts.append(text)
+        return " · ".join(parts)
+
+    def _set_state(self, text: str, *, tip: str = "") -> None:
+        self._state_label.setText(text)
+        self._state_label.setToolTip(tip)
+
+    def _update_controls(self) -> None:
+        running = self._handle is not None
+        last = self._exchanges[-1]
+        self._busy.setVisible(running)
+        self._stop_button.setVisible(running)
+        self._retry_button.setVisible(not running and self._current is not None)
+        self._continue_button.setVisible(
+            not running and last.finish_reason == "length" and last.error is None
+        )
+        self._copy_button.setEnabled(bool(self._latest_answer()))
+        self._reasoning_toggle.setVisible(bool(self._reasoning))
+        if not self._reasoning:
+            self._reasoning_toggle.setChecked(False)
+        if not running and self._current is None:
+            self._meta_label.setText(self._meta_text(None))
+
+    # --- user actions ----------------------------------------------------------------------
+
+    @Slot()
+    def _on_copy_clicked(self) -> None:
+        self._copy_answer()
+
+    def _latest_answer(self) -> str:
+        """The answer that Copy copies: the latest that has any text."""
+        return next((ex.answer for ex in reversed(self._exchanges) if ex.answer), "")
+
+    def _copy_answer(self) -> None:
+        self._flush()
+        text = self._latest_answer()
+        if text:
+            self._copy_text(text)
+            if self._handle is None:
+                self._set_state("Copied to the clipboard.")
+
+    def _copy_text(self, text: str) -> None:
+        mime = QMimeData()
+        mime.setText(text)
+        if self._markdown:  # rich editors get the formatting, plain ones the Markdown
+            doc = QTextDocument()
+            doc.setMarkdown(text)
+            mime.setHtml(doc.toHtml())
+        QGuiApplication.clipboard().setMimeData(mime)
+
+    @Slot()
+    def _on_stop_clicked(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._set_state("Stopping…")
+
+    @Slot()
+    def _on_retry_clicked(self) -> None:
+        if self._handle is None and self._current is not None and not self._closed:
+            self._send(self._current)
+
+    @Slot()
+    def _on_continue_clicked(self) -> None:
+        index = len(self._exchanges) - 1
+        ex = self._exchanges[index]
+        if self._handle is not None or ex.finish_reason != "length" or self._closed:
+            return
+        own = (Turn("user", ex.question),) if ex.question is not None else ()
+        history = (*self._conversation(index), *own, Turn("assistant", ex.answer))
+        self._send(_Request(self._chat(CONTINUE_PROMPT, history), index, ex.answer))
+
+    @Slot()
+    def _on_followup_return_pressed(self) -> None:
+        question = self._followup.text().strip()
+        if not question or self._handle is not None or self._closed:
+            return
+        self._followup.clear()
+        index = len(self._exchanges)
+        self._exchanges.append(_Exchange(question))
+        self._send(_Request(self._chat(question, self._conversation(index)), index))
+
+    @Slot(QUrl)
+    def _on_answer_anchor_clicked(self, url: QUrl) -> None:
+        if url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)
+
+    @Slot(bool)
+    def _on_pin_toggled(self, pinned: bool) -> None:
+        self._pin_button.setAccessibleName("Unpin the panel" if pinned else "Pin the panel")
+
+    @Slot(bool)
+    def _on_reasoning_toggled(self, shown: bool) -> None:
+        self._reasoning_view.setVisible(shown)
+        self._reasoning_toggle.setText("Hide reasonin&g" if shown else "Show reasonin&g")
+        self._reasoning_toggle.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
+
+    @Slot(int, int)
+    def _on_scrollbar_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow and not self._rendering:
+            self._answer.verticalScrollBar().setValue(maximum)
+
+    @Slot(int)
+    def _on_scrollbar_value_changed(self, value: int) -> None:
+        if not self._rendering:
+            bar = self._answer.verticalScrollBar()
+            self._follow = value >= bar.maximum() - _FOLLOW_SLACK_PX
+
+    # --- Qt events -------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy):
+            self._copy_answer()
+            return
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            if self._handle is not None:
+                self._on_stop_clicked()
+            elif not self._pin_button.isChecked():
+                self.close()
+            return
+        super().keyPressEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            if event.matches(QKeySequence.StandardKey.Copy):
+                # With nothing selected, Ctrl+C in the answer or the field copies it all.
+                if watched is self._answer and not self._answer.textCursor().hasSelection():
+                    self._copy_answer()
+                    return True
+                if watched is self._followup and not self._followup.hasSelectedText():
+                    self._copy_answer()
+                    return True
+                if (
+                    watched is self._reasoning_view
+                    and not self._reasoning_view.textCursor().hasSelection()
+                ):
+                    self._copy_answer()
+                    return True
+            elif (
+                watched is self._followup
+                and event.key() == Qt.Key.Key_Escape
+                and self._followup.text()
+            ):
+                self._followup.clear()  # Esc first clears the question being typed
+                return True
+        return super().eventFilter(watched, event)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            self.raise_()
+            self.activateWindow()
+        self._answer.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Cancels a running stream and waits for its thread (a moment: cancelling
+        closes the socket at once; the history is saved before the thread ends)."""
+        for handle in self._handles:
+            handle.cancel()
+        for handle in self._handles:
+            if not handle.wait(_CLOSE_WAIT_MS):
+                log.warning("A stream thread did not end within %d ms", _CLOSE_WAIT_MS)
+        self._flush_timer.stop()
+        super().closeEvent(event)
+        if not self._closed:
+            self._closed = True
+            self.panel_closed.emit()
