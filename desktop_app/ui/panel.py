@@ -20,7 +20,6 @@ Usage (the owner deletes the panel after ``panel_closed``, e.g. ``deleteLater``)
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import logging
 import threading
@@ -79,7 +78,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import ScreenScribeError
-from desktop_app.core.models import ChatRequest, PreparedImage, Turn, Usage
+from desktop_app.core.metering import format_cost, is_local_endpoint, request_cost
+from desktop_app.core.models import ChatRequest, PreparedImage, Turn
 from desktop_app.core.pipeline import Outcome, save_to_history
 from desktop_app.core.prompts import PRESETS
 from desktop_app.workers import StreamHandle, start_stream
@@ -94,9 +94,6 @@ __all__ = [
     "AnswerPanel",
     "PanelContext",
     "PanelJob",
-    "format_cost",
-    "is_local_endpoint",
-    "request_cost",
 ]
 
 log = logging.getLogger(__name__)
@@ -136,46 +133,6 @@ class PanelContext:
     client: EndpointClient  # shared, thread-safe
     history: History | None
     auto_copy: bool = True  # OCR mode: copy the answer to the clipboard when it completes
-
-
-# --- small pure helpers (candidates for core: they know nothing of Qt) -------------------
-
-_LAN_SUFFIXES = (".localhost", ".local", ".lan", ".home.arpa", ".internal")
-
-
-def is_local_endpoint(base_url: str) -> bool:
-    """True when the endpoint is this machine or the local network: loopback, private,
-    link-local or shared (CGNAT) addresses, ``localhost``, single-label and ``.local`` /
-    ``.lan`` / ``.home.arpa`` / ``.internal`` host names."""
-    host = (urlsplit(base_url).hostname or "").rstrip(".").lower()
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(_LAN_SUFFIXES):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return "." not in host  # "gpu-box": a LAN name
-    return not address.is_global
-
-
-def request_cost(profile: Profile, usage: Usage | None) -> float | None:
-    """USD for one request, from the profile's prices per million tokens; None when
-    the profile has no prices or the server reported no usage."""
-    p_in, p_out = profile.input_price_per_mtok, profile.output_price_per_mtok
-    if usage is None or (p_in is None and p_out is None):
-        return None
-    return (usage.prompt_tokens * (p_in or 0.0) + usage.completion_tokens * (p_out or 0.0)) / 1e6
-
-
-def format_cost(usd: float) -> str:
-    if usd <= 0:
-        return "$0"
-    if usd < 0.0001:
-        return "<$0.0001"
-    if usd < 1:
-        return f"${usd:.4f}"
-    return f"${usd:,.2f}"
 
 
 def _format_ms(ms: float) -> str:

@@ -26,6 +26,7 @@ from pytestqt.qtbot import QtBot
 from desktop_app.core.endpoint import EndpointClient
 from desktop_app.core.history import History
 from desktop_app.core.imaging import prepare_image
+from desktop_app.core.metering import format_cost, is_local_endpoint
 from desktop_app.core.models import PreparedImage
 from desktop_app.core.prompts import PRESETS
 from desktop_app.core.settings import Profile
@@ -34,8 +35,6 @@ from desktop_app.ui.panel import (
     AnswerPanel,
     PanelContext,
     PanelJob,
-    format_cost,
-    is_local_endpoint,
 )
 from tests.servers import (
     Reply,
