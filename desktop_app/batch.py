@@ -32,7 +32,7 @@ from desktop_app.cli import (
     profile_from_args,
 )
 from desktop_app.core.endpoint import CancelToken, EndpointClient, RetryNotice
-from desktop_app.core.errors import Cancelled, ScreenScribeError, UsageError
+from desktop_app.core.errors import AuthenticationError, Cancelled, ScreenScribeError, UsageError
 from desktop_app.core.imaging import make_thumbnail, prepare_image
 from desktop_app.core.models import ChatRequest, PreparedImage, StreamEvent, TextDelta
 from desktop_app.core.pipeline import Outcome, run_request, save_to_history
@@ -219,7 +219,7 @@ def _run_text(ctx: _Context, todo: list[str], concurrency: int) -> list[_Result]
                 if not ended_with_newline and (ctx.multi or out.isatty()):
                     out.write("\n")
                 out.flush()
-                _report(item, ctx.multi)
+                _report(ctx, item)
                 results.append(item)
                 fill()
         except KeyboardInterrupt:
@@ -246,7 +246,7 @@ def _run_json(ctx: _Context, todo: list[str], concurrency: int, sink: IO[str]) -
                     result = fut.result()
                     sink.write(json.dumps(_record(ctx, result), ensure_ascii=False) + "\n")
                     sink.flush()
-                    _report(result, ctx.multi)
+                    _report(ctx, result)
                     results.append(result)
         except KeyboardInterrupt:
             pool.cancel_all(list(running.values()))
@@ -290,15 +290,21 @@ def _history_source(source: str) -> str:
     return "stdin" if source == STDIN else _key(source)
 
 
-def _report(result: _Result, multi: bool) -> None:
-    where = f"{_name(result.job.source)}: " if multi else ""
+def _report(ctx: _Context, result: _Result) -> None:
+    where = f"{_name(result.job.source)}: " if ctx.multi else ""
     if result.error is not None:
         if isinstance(result.error, Cancelled):
             return
         kept = (
             " (the text received so far was kept)" if result.outcome and result.outcome.text else ""
         )
-        err(f"{where}{result.error}{kept}")
+        hint = ""
+        if isinstance(result.error, AuthenticationError):
+            hint = (
+                f" Store a key with `screenscribe key set --profile {ctx.profile.name}`, "
+                "or set SCREENSCRIBE_API_KEY."
+            )
+        err(f"{where}{result.error}{kept}{hint}")
     elif result.outcome is not None:
         reason = result.outcome.finish_reason
         if reason == "length":

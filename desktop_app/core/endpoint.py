@@ -279,7 +279,14 @@ def _server_message(body: bytes) -> str | None:
 
 
 def error_from_response(
-    status: int, reason: str, headers: httpx.Headers, body: bytes, *, model: str, url: str
+    status: int,
+    reason: str,
+    headers: httpx.Headers,
+    body: bytes,
+    *,
+    model: str,
+    url: str,
+    has_key: bool = True,
 ) -> EndpointError:
     """One ``core.errors`` exception, with the server's own words when it has any."""
     server = _server_message(body)
@@ -292,6 +299,10 @@ def error_from_response(
     }
     low = f"{server or ''} {body[:4000].decode('utf-8', 'replace')}".lower()
     if status in (401, 403):
+        if not has_key:
+            return AuthenticationError(
+                f"The server needs an API key and none is set ({status_line}){said}", **kw
+            )
         return AuthenticationError(f"The server refused the API key ({status_line}){said}", **kw)
     if status == 404:
         if model and (model.lower() in low or "model" in low):
@@ -595,6 +606,7 @@ class _ResponseContext:
                 raw,
                 model=self._model,
                 url=self._url,
+                has_key="Authorization" in self._c._client.headers,
             )
         return response
 

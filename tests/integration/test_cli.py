@@ -168,7 +168,7 @@ def test_environment_variables(server: StreamServer, shot: Path) -> None:
     ("reply", "code", "words"),
     [
         (json_reply({"error": {"message": "Invalid API key"}}, 401), 4, "Invalid API key"),
-        (json_reply({"error": "Forbidden"}, 403), 4, "refused the API key"),
+        (json_reply({"error": "Forbidden"}, 403), 4, "403 Forbidden"),
         (
             json_reply({"error": {"message": 'model "x" not found, try pulling it first'}}, 404),
             5,
@@ -468,3 +468,14 @@ def test_key_in_the_keyring_is_used_and_never_shown(server: StreamServer, shot: 
     )
     assert run("key", "delete").returncode == 0
     assert b"box: no key" in run("key", "status").stdout
+
+
+def test_401_without_a_key_says_none_is_set_and_how_to_add_one(
+    server: StreamServer, shot: Path
+) -> None:
+    server.chat(json_reply({"error": "Unauthorized"}, 401))
+    p = run("ocr", str(shot), "--endpoint", server.base_url)
+    assert p.returncode == 4
+    err = p.stderr.decode()
+    assert "needs an API key and none is set" in err
+    assert "screenscribe key set --profile custom" in err
