@@ -29,10 +29,10 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
-from desktop_app.core.endpoint import CancelToken, EndpointClient, RetryNotice
+from desktop_app.core.endpoint import CancelToken, RetryNotice
 from desktop_app.core.errors import ScreenScribeError
 from desktop_app.core.models import ChatRequest, ReasoningDelta, StreamEvent, TextDelta
-from desktop_app.core.pipeline import Outcome, run_request
+from desktop_app.core.pipeline import AnswerSource, Outcome, run_request
 
 __all__ = [
     "StreamHandle",
@@ -70,7 +70,7 @@ class StreamWorker(QObject):
 
     def __init__(
         self,
-        client: EndpointClient,
+        client: AnswerSource,
         request: ChatRequest,
         *,
         after: After | None = None,
@@ -208,7 +208,7 @@ class StreamHandle(QObject):
 
 
 def start_stream(
-    client: EndpointClient,
+    client: AnswerSource,
     request: ChatRequest,
     *,
     after: After | None = None,

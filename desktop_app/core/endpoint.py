@@ -342,6 +342,9 @@ class RetryNotice:
 class EndpointClient:
     """A client for one OpenAI-compatible base URL. Thread-safe; reuse it."""
 
+    can_chat = True
+    waiting_text = "Waiting for the model…"
+
     def __init__(
         self,
         base_url: str,

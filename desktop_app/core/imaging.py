@@ -268,7 +268,7 @@ def load_image(source: bytes | str | os.PathLike[str]) -> Image.Image:
         return _decode(fh, path.name)
 
 
-def _normalize_given(im: Image.Image) -> Image.Image:
+def normalize_image(im: Image.Image) -> Image.Image:
     """Check and normalize an image the caller already has (never modifies it)."""
     _check_source_size(im, "The image")
     return _load_normalized(im, "The image")
@@ -324,8 +324,12 @@ def prepare_image(
     min_tokens: int = DEFAULT_MIN_TOKENS,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     mime: str = "image/png",
+    fit: bool = True,
 ) -> PreparedImage:
     """Load (or take), crop, size to the token budget and encode an image for the model.
+
+    ``fit=False`` keeps the pixels as they are (for the offline OCR engine, which has
+    its own input sizes); ``tokens`` is still what the model would see.
 
     ``region`` is in physical pixels and is clamped to the picture. ``source_width`` and
     ``source_height`` of the result are the size after rotation and cropping, before sizing.
@@ -334,14 +338,16 @@ def prepare_image(
     encoder = _ENCODERS.get(mime)
     if encoder is None:
         raise ValueError(f"Unsupported image encoding {mime!r}; use one of {sorted(_ENCODERS)}.")
-    im = _normalize_given(source) if isinstance(source, Image.Image) else load_image(source)
+    im = normalize_image(source) if isinstance(source, Image.Image) else load_image(source)
     if region is not None:
         im = _crop(im, region)
     source_width, source_height = im.size
     width, height = smart_resize(
         source_width, source_height, min_tokens=min_tokens, max_tokens=max_tokens
     )
-    if (width, height) != im.size:
+    if not fit:
+        width, height = im.size
+    elif (width, height) != im.size:
         im = _fit(im, width, height)
     buf = io.BytesIO()
     encoder(im, buf)
@@ -352,7 +358,9 @@ def prepare_image(
         height=height,
         source_width=source_width,
         source_height=source_height,
-        tokens=width * height // (FACTOR * FACTOR),
+        tokens=estimate_image_tokens(
+            source_width, source_height, min_tokens=min_tokens, max_tokens=max_tokens
+        ),
     )
 
 
@@ -390,7 +398,7 @@ def make_thumbnail(image: Image.Image | bytes, max_side: int = 256) -> bytes:
     """A JPEG (quality 80) no larger than ``max_side`` on its longest side, for the history."""
     if max_side < 1:
         raise ValueError(f"max_side must be positive, got {max_side}.")
-    im = _normalize_given(image) if isinstance(image, Image.Image) else load_image(image)
+    im = normalize_image(image) if isinstance(image, Image.Image) else load_image(image)
     width, height = im.size
     scale = max_side / max(width, height)
     if scale < 1:

@@ -9,9 +9,9 @@ the error is in the outcome.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from desktop_app.core.errors import Cancelled, ScreenScribeError
 from desktop_app.core.models import (
@@ -24,10 +24,25 @@ from desktop_app.core.models import (
 )
 
 if TYPE_CHECKING:
-    from desktop_app.core.endpoint import CancelToken, EndpointClient, RetryNotice
+    from desktop_app.core.endpoint import CancelToken, RetryNotice
     from desktop_app.core.history import History
 
 Status = Literal["complete", "partial", "failed"]
+
+
+class AnswerSource(Protocol):
+    """What answers a request: an endpoint (``EndpointClient``) or the offline OCR engine
+    (``local_ocr.LocalOcrSource``). The panel, the CLI and the history do not care which."""
+
+    can_chat: bool  # answers questions and follow-ups (the offline engine only reads text)
+    waiting_text: str  # what a person sees until the first text arrives
+
+    def stream_chat(
+        self,
+        request: ChatRequest,
+        cancel: CancelToken | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+    ) -> Iterator[StreamEvent]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +67,7 @@ class Outcome:
 
 
 def run_request(
-    client: EndpointClient,
+    client: AnswerSource,
     request: ChatRequest,
     *,
     on_event: Callable[[StreamEvent], None] | None = None,

@@ -80,12 +80,11 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import ScreenScribeError
 from desktop_app.core.metering import format_cost, is_local_endpoint, request_cost
 from desktop_app.core.models import ChatRequest, PreparedImage, Turn
-from desktop_app.core.pipeline import Outcome, save_to_history
+from desktop_app.core.pipeline import AnswerSource, Outcome, save_to_history
 from desktop_app.core.prompts import PRESETS
 from desktop_app.workers import StreamHandle, start_stream
 
 if TYPE_CHECKING:
-    from desktop_app.core.endpoint import EndpointClient
     from desktop_app.core.history import History
     from desktop_app.core.settings import Profile
 
@@ -130,7 +129,7 @@ class PanelJob:
 @dataclass
 class PanelContext:
     profile: Profile
-    client: EndpointClient  # shared, thread-safe
+    client: AnswerSource  # an endpoint or the offline engine; shared, thread-safe
     history: History | None
     auto_copy: bool = True  # OCR mode: copy the answer to the clipboard when it completes
 
@@ -528,6 +527,8 @@ class AnswerPanel(QWidget):
         self._followup.returnPressed.connect(self._on_followup_return_pressed)
         self._followup.installEventFilter(self)
         bottom.addWidget(self._followup, 1)
+        # The offline engine reads text; it cannot answer questions about it.
+        self._followup.setVisible(self._ctx.client.can_chat)
         grip = QSizeGrip(frame)
         grip.setAccessibleName("Resize")
         bottom.addWidget(grip, 0, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight)
@@ -677,7 +678,7 @@ class AnswerPanel(QWidget):
         self._handles.append(handle)
         self._draw(request.index)
         self._error_label.hide()
-        self._set_state("Waiting for the model…")
+        self._set_state(self._ctx.client.waiting_text)
         self._update_controls()
 
     # --- worker signals --------------------------------------------------------------------
