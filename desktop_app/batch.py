@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -31,11 +32,12 @@ from desktop_app.cli import (
     open_history,
     profile_from_args,
 )
-from desktop_app.core.endpoint import CancelToken, EndpointClient, RetryNotice
+from desktop_app.core.endpoint import CancelToken, RetryNotice
+from desktop_app.core.engines import OFFLINE_PROFILE, Engine, choose_engine, endpoint_configured
 from desktop_app.core.errors import AuthenticationError, Cancelled, ScreenScribeError, UsageError
 from desktop_app.core.imaging import make_thumbnail, prepare_image
 from desktop_app.core.models import ChatRequest, PreparedImage, StreamEvent, TextDelta
-from desktop_app.core.pipeline import Outcome, run_request, save_to_history
+from desktop_app.core.pipeline import AnswerSource, Outcome, run_request, save_to_history
 
 if TYPE_CHECKING:
     from desktop_app.core.history import History
@@ -68,13 +70,14 @@ class _Result:
 @dataclass
 class _Context:
     profile: Profile
-    client: EndpointClient
+    client: AnswerSource
     prompt: str
     mode: str
     history: History | None
     stdin: bytes | None
     stream_text: bool
     multi: bool
+    fit: bool = True  # size images for the model (not for the offline engine)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -94,9 +97,21 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
         raise UsageError("No images given.")
     stdin = sys.stdin.buffer.read() if STDIN in todo else None
     json_mode = bool(args.json or output is not None)
+    requested = getattr(args, "engine", "auto")  # ask has no --engine: a model or nothing
+    explicit = bool(args.endpoint or args.profile or requested == "endpoint")
+    engine = choose_engine(
+        requested, mode, configured=endpoint_configured(settings, profile, explicit=explicit)
+    )
+    if engine == "local":
+        profile = OFFLINE_PROFILE
+        if requested == "auto":
+            err(
+                "no endpoint is configured: reading with the offline engine (--endpoint URL "
+                "or --engine endpoint uses a vision model)."
+            )
     history = open_history(settings, args)
     try:
-        with make_client(profile) as client:
+        with _source(engine, profile) as client:
             ctx = _Context(
                 profile,
                 client,
@@ -106,6 +121,7 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
                 stdin,
                 stream_text=not json_mode,
                 multi=len(inputs) > 1,
+                fit=engine == "endpoint",
             )
             if json_mode:
                 sink: IO[str] = output.open("a", encoding="utf-8") if output else sys.stdout
@@ -122,6 +138,18 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
         if history is not None:
             history.close()
     return _summary(results, ctx.multi)
+
+
+@contextmanager
+def _source(engine: Engine, profile: Profile) -> Iterator[AnswerSource]:
+    if engine == "endpoint":
+        with make_client(profile) as client:
+            yield client
+        return
+    from desktop_app.core.local_ocr import LocalOcrEngine, LocalOcrSource
+
+    with LocalOcrEngine(idle_timeout=None) as ocr:
+        yield LocalOcrSource(ocr)
 
 
 # --- running -------------------------------------------------------------------------
@@ -144,6 +172,7 @@ def _work_inner(ctx: _Context, job: _Job) -> _Result:
             ctx.stdin if job.source == STDIN and ctx.stdin is not None else job.source,
             min_tokens=ctx.profile.min_image_tokens,
             max_tokens=ctx.profile.max_image_tokens,
+            fit=ctx.fit,
         )
     except ScreenScribeError as exc:
         result = _Result(job, None, None, exc, (time.perf_counter() - t0) * 1000.0)

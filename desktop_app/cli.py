@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ocr.add_argument("images", nargs="+", metavar="IMAGE")
     _add_request_flags(ocr)
+    ocr.add_argument(
+        "--engine",
+        choices=["auto", "local", "endpoint"],
+        default="auto",
+        help="local: the offline OCR engine; endpoint: the vision model; auto (default): the "
+        "model when an endpoint is configured, else offline",
+    )
     b = ocr.add_argument_group("batch")
     b.add_argument(
         "--concurrency",

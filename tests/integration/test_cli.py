@@ -479,3 +479,39 @@ def test_401_without_a_key_says_none_is_set_and_how_to_add_one(
     err = p.stderr.decode()
     assert "needs an API key and none is set" in err
     assert "screenscribe key set --profile custom" in err
+
+
+# --- the offline engine ------------------------------------------------------------------
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ocr"
+
+
+def test_offline_engine_reads_with_no_endpoint_at_all() -> None:
+    image = DATA / "table_13px.png"
+    # a closed port as the (ignored) endpoint: nothing may go over the network
+    p = run(
+        "ocr",
+        "--engine",
+        "local",
+        str(image),
+        env={"SCREENSCRIBE_ENDPOINT": "http://127.0.0.1:9/v1"},
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode() == (DATA / "table_13px.txt").read_text(encoding="utf-8").rstrip("\n")
+    rows = history_rows()
+    assert [(r["profile"], r["status"]) for r in rows] == [("offline", "complete")]
+
+
+def test_auto_uses_the_offline_engine_when_nothing_is_configured() -> None:
+    p = run("ocr", str(DATA / "single_line_13px.png"), "--json")
+    assert p.returncode == 0, p.stderr
+    assert "reading with the offline engine" in p.stderr.decode()
+    rec = json.loads(p.stdout)
+    assert rec["text"] == (DATA / "single_line_13px.txt").read_text(encoding="utf-8").strip()
+    assert rec["model"] == "PP-OCR (offline)"
+
+
+def test_asking_needs_a_model() -> None:
+    p = run("ask", str(DATA / "single_line_13px.png"), "What does it say?")
+    assert p.returncode == 2
+    assert "needs a vision model" in p.stderr.decode()
