@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
     from desktop_app.core.endpoint import EndpointClient
     from desktop_app.core.history import History
+    from desktop_app.core.local_ocr import LocalOcrSource
     from desktop_app.core.models import PreparedImage
+    from desktop_app.core.pipeline import AnswerSource
     from desktop_app.ui.history_window import HistoryWindow
     from desktop_app.ui.panel import AnswerPanel
 
@@ -52,6 +54,7 @@ class AppController(QObject):
         self.panels: list[AnswerPanel] = []
         self._clients: dict[str, EndpointClient] = {}
         self._history: History | None = None
+        self._local: LocalOcrSource | None = None
         self._history_opened = False
         self.server = QLocalServer(self)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
@@ -104,6 +107,9 @@ class AppController(QObject):
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        if self._local is not None:
+            self._local.engine.close()
+            self._local = None
         if self._history is not None:
             self._history.close()
         self.capturer.close()
@@ -165,6 +171,12 @@ class AppController(QObject):
         if self.overlay is not None:
             self.overlay.set_mode(mode)
             return
+        chosen = self.answer_source(mode)
+        if chosen is None:
+            self._maybe_quit_one_shot()
+            return
+        if self._local is not None and chosen[0] is self._local:
+            self._local.engine.warm()  # loads in the background while the user selects
         try:
             pictures = self.capturer.capture()  # before any window of ours is shown
         except CaptureError as exc:
@@ -184,13 +196,18 @@ class AppController(QObject):
         self.overlay = None
         from desktop_app.core.imaging import image_from_bgra, prepare_image
 
-        profile = self.profile()
+        chosen = self.answer_source(selection.mode)
+        if chosen is None:
+            self._maybe_quit_one_shot()
+            return
+        source, profile = chosen
         try:
             data, w, h, stride = selection.picture.crop_bgra(*selection.rect)
             prepared = prepare_image(
                 image_from_bgra(data, w, h, stride),
                 min_tokens=profile.min_image_tokens,
                 max_tokens=profile.max_image_tokens,
+                fit=source.can_chat,
             )
         except ScreenScribeError as exc:
             self.notify("Cannot use that region", str(exc), error=True)
@@ -198,13 +215,19 @@ class AppController(QObject):
             return
         screen = _screen_named(selection.picture.name)
         prompt = selection.question or PRESETS[selection.mode].prompt
-        self.open_panel(prepared, selection.mode, prompt, "screen", selection.global_rect, screen)
+        self.open_panel(
+            prepared, selection.mode, prompt, "screen", selection.global_rect, screen, chosen
+        )
 
     def ocr_clipboard(self, mode: str = "ocr") -> None:
         from desktop_app.clipboard import read_image
         from desktop_app.core.imaging import image_from_bgra, prepare_image
 
-        profile = self.profile()
+        chosen = self.answer_source(mode)
+        if chosen is None:
+            self._maybe_quit_one_shot()
+            return
+        answer_source, profile = chosen
         try:
             item = read_image(QGuiApplication.clipboard())
             source = (
@@ -213,19 +236,49 @@ class AppController(QObject):
                 else item.path or ""
             )
             prepared = prepare_image(
-                source, min_tokens=profile.min_image_tokens, max_tokens=profile.max_image_tokens
+                source,
+                min_tokens=profile.min_image_tokens,
+                max_tokens=profile.max_image_tokens,
+                fit=answer_source.can_chat,
             )
         except ScreenScribeError as exc:
             self.notify("Nothing to read on the clipboard", str(exc), error=True)
             self._maybe_quit_one_shot()
             return
         prompt = PRESETS[mode if mode != "ask" else "ocr"].prompt
-        self.open_panel(prepared, mode, prompt, item.source, None, QGuiApplication.primaryScreen())
+        self.open_panel(
+            prepared, mode, prompt, item.source, None, QGuiApplication.primaryScreen(), chosen
+        )
 
     # -- panels ------------------------------------------------------------------------
 
     def profile(self) -> Profile:
         return resolve_profile(self.settings)
+
+    def answer_source(self, mode: str) -> tuple[AnswerSource, Profile] | None:
+        """The engine for ``mode``: the configured endpoint, or, with none configured, the
+        offline engine for text extraction. None (and the user told why) when the mode
+        needs a vision model that is not configured."""
+        from desktop_app.core.engines import OFFLINE_PROFILE, choose_engine, endpoint_configured
+
+        profile = self.profile()
+        try:
+            engine = choose_engine(
+                "auto", mode, configured=endpoint_configured(self.settings, profile)
+            )
+        except ScreenScribeError as exc:
+            self.notify("No vision model configured", str(exc), error=True)
+            return None
+        if engine == "endpoint":
+            return self.client_for(profile), profile
+        return self.local_source(), OFFLINE_PROFILE
+
+    def local_source(self) -> AnswerSource:
+        if self._local is None:
+            from desktop_app.core.local_ocr import LocalOcrEngine, LocalOcrSource
+
+            self._local = LocalOcrSource(LocalOcrEngine())  # exits when idle a few minutes
+        return self._local
 
     def client_for(self, profile: Profile) -> EndpointClient:
         from desktop_app.core.endpoint import EndpointClient
@@ -272,13 +325,14 @@ class AppController(QObject):
         source: str,
         region: QRect | None,
         screen: QScreen | None,
+        chosen: tuple[AnswerSource, Profile],
     ) -> AnswerPanel:
         from desktop_app.ui.panel import AnswerPanel, PanelContext, PanelJob
 
-        profile = self.profile()
+        answer_source, profile = chosen
         panel = AnswerPanel(
             PanelJob(image=image, mode=mode, prompt=prompt, source=source),
-            PanelContext(profile=profile, client=self.client_for(profile), history=self.history()),
+            PanelContext(profile=profile, client=answer_source, history=self.history()),
         )
         panel.setWindowIcon(app_icon())
         panel.panel_closed.connect(lambda p=panel: self._on_panel_closed(p))

@@ -238,3 +238,42 @@ def test_history_window_lists_searches_and_copies(qtbot: QtBot, controller: AppC
     qtbot.keyClicks(window.search, "nothing-like-this")
     qtbot.waitUntil(lambda: window.list.count() == 0, timeout=2000)
     assert window.info.text() == "Nothing found."
+
+
+@pytest.fixture
+def unconfigured(qapp: QApplication, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppController]:
+    """The app on first launch: no endpoint, no key."""
+    folder = tempfile.mkdtemp(prefix="ss-", dir="/tmp")
+    monkeypatch.setenv(instance.ENV_OVERRIDE, os.path.join(folder, "app.sock"))
+    c = AppController(qapp)
+    assert c.listen()
+    c.start()
+    yield c
+    c.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ocr"
+
+
+def test_first_launch_reads_text_offline(qtbot: QtBot, unconfigured: AppController) -> None:
+    image = QImage(str(DATA / "table_13px.png"))
+    assert not image.isNull()
+    QGuiApplication.clipboard().setImage(image)
+    unconfigured.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(unconfigured.panels) == 1, timeout=3000)
+    panel = unconfigured.panels[0]
+    assert "offline" in _visible_text(panel).lower()
+    with qtbot.waitSignal(panel.answer_completed, timeout=60_000) as done:
+        pass
+    assert done.args[0] == (DATA / "table_13px.txt").read_text(encoding="utf-8").rstrip("\n")
+    assert QGuiApplication.clipboard().text() == done.args[0]
+    panel.close()
+
+
+def test_first_launch_ask_says_a_model_is_needed(unconfigured: AppController) -> None:
+    seen = notices(unconfigured)
+    unconfigured.start_capture("ask")
+    assert unconfigured.overlay is None
+    assert len(seen) == 1
+    assert "needs a vision model" in seen[0]
