@@ -30,6 +30,8 @@ def socket_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     folder = tempfile.mkdtemp(prefix="ss-", dir="/tmp")
     name = os.path.join(folder, "app.sock")
     monkeypatch.setenv(instance.ENV_OVERRIDE, name)
+    # an endpoint is configured (never reached here): every mode can open the overlay
+    monkeypatch.setenv("SCREENSCRIBE_ENDPOINT", "http://127.0.0.1:9/v1")
     yield name
     shutil.rmtree(folder, ignore_errors=True)
 
