@@ -474,6 +474,9 @@ class AnswerPanel(QWidget):
             f"The model runs on {host}: "
             + ("this machine or your network." if local else "a hosted service.")
         )
+        if not self._ctx.client.can_chat:
+            self._badge.setText("offline")
+            self._badge.setToolTip("Read by the embedded OCR engine, on this computer.")
         meta.addWidget(self._badge, 0, Qt.AlignmentFlag.AlignTop)
         self._meta_label = QLabel(frame)
         self._meta_label.setObjectName("meta_label")

@@ -264,6 +264,14 @@ def test_first_launch_reads_text_offline(qtbot: QtBot, unconfigured: AppControll
     qtbot.waitUntil(lambda: len(unconfigured.panels) == 1, timeout=3000)
     panel = unconfigured.panels[0]
     assert "offline" in _visible_text(panel).lower()
+    from PySide6.QtWidgets import QLabel, QLineEdit
+
+    badge = panel.findChild(QLabel, "endpoint_badge")
+    assert badge is not None
+    assert badge.text() == "offline"
+    followup = panel.findChild(QLineEdit, "followup_edit")
+    assert followup is not None
+    assert not followup.isVisible()  # the offline engine cannot answer questions
     with qtbot.waitSignal(panel.answer_completed, timeout=60_000) as done:
         pass
     assert done.args[0] == (DATA / "table_13px.txt").read_text(encoding="utf-8").rstrip("\n")
