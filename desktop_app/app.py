@@ -273,6 +273,14 @@ class AppController(QObject):
             return self.client_for(profile), profile
         return self.local_source(), OFFLINE_PROFILE
 
+    def _cross_check_source(self, mode: str, answer_source: AnswerSource) -> AnswerSource | None:
+        """The offline engine, offered to compare a model's transcription with."""
+        from desktop_app.core.local_ocr import is_available
+
+        if mode != "ocr" or not answer_source.can_chat or not is_available():
+            return None
+        return self.local_source()
+
     def local_source(self) -> AnswerSource:
         if self._local is None:
             from desktop_app.core.local_ocr import LocalOcrEngine, LocalOcrSource
@@ -332,7 +340,12 @@ class AppController(QObject):
         answer_source, profile = chosen
         panel = AnswerPanel(
             PanelJob(image=image, mode=mode, prompt=prompt, source=source),
-            PanelContext(profile=profile, client=answer_source, history=self.history()),
+            PanelContext(
+                profile=profile,
+                client=answer_source,
+                history=self.history(),
+                cross_check=self._cross_check_source(mode, answer_source),
+            ),
         )
         panel.setWindowIcon(app_icon())
         panel.panel_closed.connect(lambda p=panel: self._on_panel_closed(p))

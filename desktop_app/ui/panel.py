@@ -20,6 +20,7 @@ Usage (the owner deletes the panel after ``panel_closed``, e.g. ``deleteLater``)
 
 from __future__ import annotations
 
+import html
 import itertools
 import logging
 import threading
@@ -82,6 +83,7 @@ from desktop_app.core.metering import format_cost, is_local_endpoint, request_co
 from desktop_app.core.models import ChatRequest, PreparedImage, Turn
 from desktop_app.core.pipeline import AnswerSource, Outcome, save_to_history
 from desktop_app.core.prompts import PRESETS
+from desktop_app.core.textdiff import Segment, agreement, word_diff
 from desktop_app.workers import StreamHandle, start_stream
 
 if TYPE_CHECKING:
@@ -132,6 +134,22 @@ class PanelContext:
     client: AnswerSource  # an endpoint or the offline engine; shared, thread-safe
     history: History | None
     auto_copy: bool = True  # OCR mode: copy the answer to the clipboard when it completes
+    cross_check: AnswerSource | None = None  # the offline engine, to compare OCR answers
+
+
+_DIFF_STYLE = {
+    "first_only": "background-color:#ffe58a; color:#000",
+    "second_only": "background-color:#b8f0c0; color:#000; text-decoration:underline",
+}
+
+
+def _diff_html(segments: list[Segment]) -> str:
+    parts = []
+    for seg in segments:
+        text = html.escape(seg.text)
+        style = _DIFF_STYLE.get(seg.kind)
+        parts.append(f'<span style="{style}">{text}</span>' if style else text)
+    return f"<p>{' '.join(parts)}</p>"
 
 
 def _format_ms(ms: float) -> str:
@@ -303,6 +321,7 @@ class AnswerPanel(QWidget):
         self._current: _Request | None = None  # the last request sent (Retry re-sends it)
         self._handle: StreamHandle | None = None  # the running one
         self._handles: list[StreamHandle] = []  # threads not yet ended (saving history)
+        self._cross_checked = False  # started (the button goes away) or done
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []
         self._reasoning = ""
@@ -513,9 +532,19 @@ class AnswerPanel(QWidget):
             "The answer hit the token limit: ask the model to go on",
         )
         self._continue_button.clicked.connect(self._on_continue_clicked)
+        self._cross_button = self._button(
+            frame,
+            "cross_check_button",
+            "Cross-chec&k",
+            "Cross-check with the offline engine",
+            "Read the region with the offline engine too, and highlight where the two "
+            "readings differ",
+        )
+        self._cross_button.clicked.connect(self._on_cross_check_clicked)
         for b in (self._copy_button, self._stop_button, self._retry_button):
             buttons.addWidget(b)
         buttons.addWidget(self._continue_button)
+        buttons.addWidget(self._cross_button)
         buttons.addStretch(1)
         root.addLayout(buttons)
 
@@ -734,6 +763,37 @@ class AnswerPanel(QWidget):
             self.answer_completed.emit(ex.answer)
 
     @Slot()
+    def _on_cross_check_clicked(self) -> None:
+        source = self._ctx.cross_check
+        if source is None or self._handle is not None:
+            return
+        self._cross_checked = True
+        handle = start_stream(source, self._chat(self._job.prompt, ()), parent=self)
+        handle.worker.stream_finished.connect(self._on_cross_check_finished)
+        handle.finished.connect(self._on_handle_finished)
+        self._handles.append(handle)
+        self._set_state("Reading the region offline to cross-check…")
+        self._update_controls()
+
+    @Slot(object)
+    def _on_cross_check_finished(self, outcome: object) -> None:
+        assert isinstance(outcome, Outcome)
+        if self._handle is not None or len(self._exchanges) != 1:
+            return  # the answer changed meanwhile (a retry): this comparison is stale
+        if outcome.error is not None:
+            self._set_state(f"The cross-check failed: {outcome.error}")
+            return
+        segments = word_diff(self._exchanges[0].answer, outcome.text)
+        self._answer.setHtml(_diff_html(segments))
+        if all(seg.kind == "same" for seg in segments):
+            self._set_state("Cross-check: the offline engine read exactly the same words.")
+        else:
+            self._set_state(
+                f"Cross-check: {agreement(segments):.0%} of the words agree. Yellow: only the "
+                "model read it; green: only the offline engine did."
+            )
+
+    @Slot()
     def _on_handle_finished(self) -> None:
         handle = self.sender()
         self._handles = [h for h in self._handles if h is not handle]
@@ -880,6 +940,16 @@ class AnswerPanel(QWidget):
             not running and last.finish_reason == "length" and last.error is None
         )
         self._copy_button.setEnabled(bool(self._latest_answer()))
+        self._cross_button.setVisible(
+            not running
+            and not self._cross_checked
+            and self._job.mode == "ocr"
+            and self._ctx.cross_check is not None
+            and self._ctx.client.can_chat
+            and len(self._exchanges) == 1
+            and bool(last.answer)
+            and last.error is None
+        )
         self._reasoning_toggle.setVisible(bool(self._reasoning))
         if not self._reasoning:
             self._reasoning_toggle.setChecked(False)

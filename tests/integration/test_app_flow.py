@@ -285,3 +285,58 @@ def test_first_launch_ask_says_a_model_is_needed(unconfigured: AppController) ->
     assert unconfigured.overlay is None
     assert len(seen) == 1
     assert "needs a vision model" in seen[0]
+
+
+def test_cross_check_highlights_where_model_and_offline_engine_differ(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    from PySide6.QtWidgets import QLabel, QPushButton, QTextBrowser
+
+    truth = (DATA / "table_13px.txt").read_text(encoding="utf-8").rstrip("\n")
+    assert "Rossi" in truth
+    model_text = truth.replace("Rossi", "Rosso") + "\nInvented line"
+    server.chat(stream_reply(vllm_stream([model_text])))
+    QGuiApplication.clipboard().setImage(QImage(str(DATA / "table_13px.png")))
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    panel = controller.panels[0]
+    with qtbot.waitSignal(panel.answer_completed, timeout=10_000):
+        pass
+    button = panel.findChild(QPushButton, "cross_check_button")
+    assert button is not None
+    qtbot.waitUntil(button.isVisible, timeout=2000)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    state = panel.findChild(QLabel, "state_label")
+    assert state is not None
+    qtbot.waitUntil(lambda: "Cross-check:" in state.text(), timeout=60_000)
+    assert "of the words agree" in state.text()
+    view = panel.findChild(QTextBrowser, "answer_view")
+    assert view is not None
+    marked = _highlighted(view.document())
+    assert "Rosso" in marked["#ffe58a"]  # only the model read it
+    assert "Invented line" in marked["#ffe58a"]
+    assert "Rossi" in marked["#b8f0c0"]  # only the offline engine did
+    assert "Rossi" not in marked[""]
+    assert not button.isVisible()
+    # Copy still gives the model's text, not the comparison
+    assert QGuiApplication.clipboard().text() == model_text
+    panel.close()
+
+
+def _highlighted(doc: object) -> dict[str, str]:
+    """The document's text by background colour ("" for none)."""
+    from PySide6.QtGui import QTextDocument
+
+    assert isinstance(doc, QTextDocument)
+    out: dict[str, str] = {"": "", "#ffe58a": "", "#b8f0c0": ""}
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            frag = it.fragment()
+            brush = frag.charFormat().background()
+            key = brush.color().name() if brush.style() != Qt.BrushStyle.NoBrush else ""
+            out[key] = out.get(key, "") + frag.text()
+            it += 1
+        block = block.next()
+    return out
