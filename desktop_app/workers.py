@@ -65,6 +65,7 @@ class StreamWorker(QObject):
     delta_received = Signal(str)
     reasoning_received = Signal(str)
     retry_scheduled = Signal(float, str)
+    progress_reported = Signal(str)  # e.g. the offline engine: "Loading the OCR model…"
     stream_finished = Signal(object)
     _run_ended = Signal()  # after `after`; start_stream quits the thread on it
 
@@ -114,6 +115,7 @@ class StreamWorker(QObject):
                 on_event=self._on_stream_event,
                 cancel=self._token,
                 on_retry=self._on_client_retry,
+                on_progress=self.progress_reported.emit,
             )
         except Exception as exc:  # a bug must not leave the panel waiting forever
             log.exception("Streaming failed unexpectedly")

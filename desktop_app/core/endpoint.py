@@ -393,6 +393,7 @@ class EndpointClient:
         request: ChatRequest,
         cancel: CancelToken | None = None,
         on_retry: Callable[[RetryNotice], None] | None = None,
+        on_progress: Callable[[str], None] | None = None,  # nothing to report before text
     ) -> Iterator[StreamEvent]:
         """Streams the answer. Raises ``core.errors`` exceptions; ``Cancelled`` after
         ``cancel.cancel()``. Retries (connect errors, 408/409/429/5xx) happen only before

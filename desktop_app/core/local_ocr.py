@@ -467,7 +467,8 @@ class LocalOcrSource:
         request: ChatRequest,
         cancel: CancelLike | None = None,
         on_retry: object = None,
+        on_progress: Callable[[str], None] | None = None,
     ) -> Iterator[StreamEvent]:
         if request.image is None:
             raise LocalOcrError("The offline engine needs an image to read.")
-        return self.engine.recognize(request.image.data, cancel=cancel)
+        return self.engine.recognize(request.image.data, cancel=cancel, on_progress=on_progress)

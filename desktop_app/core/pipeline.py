@@ -42,6 +42,7 @@ class AnswerSource(Protocol):
         request: ChatRequest,
         cancel: CancelToken | None = None,
         on_retry: Callable[[RetryNotice], None] | None = None,
+        on_progress: Callable[[str], None] | None = None,
     ) -> Iterator[StreamEvent]: ...
 
 
@@ -73,6 +74,7 @@ def run_request(
     on_event: Callable[[StreamEvent], None] | None = None,
     cancel: CancelToken | None = None,
     on_retry: Callable[[RetryNotice], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> Outcome:
     text: list[str] = []
     reasoning: list[str] = []
@@ -82,7 +84,10 @@ def run_request(
     error: ScreenScribeError | None = None
     t0 = time.perf_counter()
     try:
-        for event in client.stream_chat(request, cancel=cancel, on_retry=on_retry):
+        events = client.stream_chat(
+            request, cancel=cancel, on_retry=on_retry, on_progress=on_progress
+        )
+        for event in events:
             if isinstance(event, TextDelta):
                 if ttft is None:
                     ttft = (time.perf_counter() - t0) * 1000.0

@@ -704,6 +704,7 @@ class AnswerPanel(QWidget):
         worker.delta_received.connect(self._on_worker_delta_received)
         worker.reasoning_received.connect(self._on_worker_reasoning_received)
         worker.retry_scheduled.connect(self._on_worker_retry_scheduled)
+        worker.progress_reported.connect(self._on_worker_progress_reported)
         worker.stream_finished.connect(self._on_worker_stream_finished)
         handle.finished.connect(self._on_handle_finished)
         self._handle = handle
@@ -761,6 +762,11 @@ class AnswerPanel(QWidget):
         self._update_controls()
         if outcome.error is None:
             self.answer_completed.emit(ex.answer)
+
+    @Slot(str)
+    def _on_worker_progress_reported(self, text: str) -> None:
+        if not self._streaming:
+            self._set_state(text)
 
     @Slot()
     def _on_cross_check_clicked(self) -> None:
