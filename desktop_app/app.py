@@ -263,8 +263,9 @@ class AppController(QObject):
 
         profile = self.profile()
         try:
+            requested = self.settings.ocr_engine if mode == "ocr" else "auto"
             engine = choose_engine(
-                "auto", mode, configured=endpoint_configured(self.settings, profile)
+                requested, mode, configured=endpoint_configured(self.settings, profile)
             )
         except ScreenScribeError as exc:
             self.notify("No vision model configured", str(exc), error=True)

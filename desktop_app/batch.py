@@ -97,7 +97,8 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
         raise UsageError("No images given.")
     stdin = sys.stdin.buffer.read() if STDIN in todo else None
     json_mode = bool(args.json or output is not None)
-    requested = getattr(args, "engine", "auto")  # ask has no --engine: a model or nothing
+    # ask has no --engine: a model or nothing
+    requested = getattr(args, "engine", None) or (settings.ocr_engine if mode == "ocr" else "auto")
     explicit = bool(args.endpoint or args.profile or requested == "endpoint")
     engine = choose_engine(
         requested, mode, configured=endpoint_configured(settings, profile, explicit=explicit)

@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     ocr.add_argument(
         "--engine",
         choices=["auto", "local", "endpoint"],
-        default="auto",
+        default=None,
         help="local: the offline OCR engine; endpoint: the vision model; auto (default): the "
-        "model when an endpoint is configured, else offline",
+        "model when an endpoint is configured, else offline; default: the settings' "
+        "ocr_engine, which is auto",
     )
     b = ocr.add_argument_group("batch")
     b.add_argument(

@@ -317,7 +317,8 @@ _HISTORY_RULES: Final[Mapping[str, Callable[[object], object]]] = MappingProxyTy
         "max_days": _check_optional_days,
     }
 )
-_TOP_LEVEL_KEYS: Final = ("version", "default_profile", "history", "profiles")
+_TOP_LEVEL_KEYS: Final = ("version", "default_profile", "ocr_engine", "history", "profiles")
+OCR_ENGINES: Final = ("auto", "local", "endpoint")
 
 
 # --- the schema ----------------------------------------------------------------------
@@ -438,6 +439,9 @@ class Settings:
     version: int = SCHEMA_VERSION
     default_profile: str = DEFAULT_PROFILE
     profiles: Mapping[str, Profile] = field(default_factory=lambda: BUILTIN_PROFILES)
+    # Who extracts text: "auto" (the model when an endpoint is configured, else the
+    # offline engine), "local" (always offline) or "endpoint" (always the model).
+    ocr_engine: str = "auto"
     history_enabled: bool = True
     history_max_entries: int = 10000
     history_max_days: int | None = None
@@ -454,6 +458,11 @@ class Settings:
                 )
         if self.default_profile not in profiles:
             raise ConfigError(_unknown_profile_message(self.default_profile, profiles))
+        if self.ocr_engine not in OCR_ENGINES:
+            raise ConfigError(
+                f"Settings: ocr_engine must be one of {', '.join(OCR_ENGINES)}, "
+                f"not {_show(self.ocr_engine)}."
+            )
         checks: tuple[tuple[str, Callable[[object], object], object], ...] = (
             ("history.enabled", _check_bool, self.history_enabled),
             ("history.max_entries", _check_positive_int, self.history_max_entries),
@@ -669,10 +678,17 @@ class _Reader:
                 f"({', '.join(profiles)}); using {_quote(DEFAULT_PROFILE)}."
             )
             default = DEFAULT_PROFILE
+        engine = data.get("ocr_engine", "auto")
+        if engine not in OCR_ENGINES:
+            self.warn(
+                f'ocr_engine {_show(engine)} is not one of {", ".join(OCR_ENGINES)}; using "auto".'
+            )
+            engine = "auto"
         return Settings(
             version=SCHEMA_VERSION,
             default_profile=default,
             profiles=profiles,
+            ocr_engine=engine,
             history_enabled=history["enabled"],  # type: ignore[arg-type]
             history_max_entries=history["max_entries"],  # type: ignore[arg-type]
             history_max_days=history["max_days"],  # type: ignore[arg-type]
@@ -832,6 +848,8 @@ def _to_document(settings: Settings) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": SCHEMA_VERSION}
     if settings.default_profile != defaults.default_profile:
         doc["default_profile"] = settings.default_profile
+    if settings.ocr_engine != defaults.ocr_engine:
+        doc["ocr_engine"] = settings.ocr_engine
     history: dict[str, Any] = {}
     if settings.history_enabled != defaults.history_enabled:
         history["enabled"] = settings.history_enabled

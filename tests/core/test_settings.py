@@ -961,3 +961,15 @@ def test_save_then_load_round_trips(
     assert result.warnings == ()
     assert result.settings == original
     assert os.listdir(path.parent) == ["settings.toml"]
+
+
+def test_ocr_engine_setting_round_trips_and_bad_values_fall_back(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    saved = dataclasses.replace(Settings(), ocr_engine="local")
+    save_settings(saved, path)
+    assert 'ocr_engine = "local"' in path.read_text()
+    assert load_settings(path).settings.ocr_engine == "local"
+    path.write_text('ocr_engine = "psychic"\n')
+    result = load_settings(path)
+    assert result.settings.ocr_engine == "auto"
+    assert any("ocr_engine" in w for w in result.warnings)

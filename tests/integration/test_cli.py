@@ -515,3 +515,11 @@ def test_asking_needs_a_model() -> None:
     p = run("ask", str(DATA / "single_line_13px.png"), "What does it say?")
     assert p.returncode == 2
     assert "needs a vision model" in p.stderr.decode()
+
+
+def test_ocr_engine_setting_local_is_used_even_with_an_endpoint(server: StreamServer) -> None:
+    write_settings('ocr_engine = "local"\n')
+    p = run("ocr", str(DATA / "single_line_13px.png"), "--endpoint", server.base_url)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode() == (DATA / "single_line_13px.txt").read_text(encoding="utf-8").strip()
+    assert server.requests == []  # nothing went to the endpoint
