@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from desktop_app.core.local_ocr import LocalOcrEngine, OcrResult
+from desktop_app.core.textdiff import char_errors, normalise_space
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "ocr"
 PAGE = "page_light_1280x800"
@@ -38,25 +39,8 @@ TARGET_PAGE_MS = 2000.0
 TARGET_LINE_MS = 50.0
 
 
-def normalise(text: str) -> str:
-    return " ".join(text.split())
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions), two rows of the DP table."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def errors(got: str, want: str) -> tuple[int, int]:
-    """(edits, reference length) after whitespace normalisation."""
-    got, want = normalise(got), normalise(want)
-    return levenshtein(got, want), len(want)
+normalise = normalise_space
+errors = char_errors
 
 
 def rss_mb(pid: int | str = "self") -> float | None:

@@ -47,3 +47,26 @@ def agreement(segments: list[Segment]) -> float:
     same = sum(len(s.text.split()) for s in segments if s.kind == "same")
     total = sum(len(s.text.split()) for s in segments)
     return 1.0 if total == 0 else same / total
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions), two rows of the DP table."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def normalise_space(text: str) -> str:
+    """Runs of whitespace as one space: OCR error rates do not count layout."""
+    return " ".join(text.split())
+
+
+def char_errors(got: str, want: str) -> tuple[int, int]:
+    """(edits, reference length) after whitespace normalisation: the character error
+    rate is their quotient."""
+    got, want = normalise_space(got), normalise_space(want)
+    return levenshtein(got, want), len(want)

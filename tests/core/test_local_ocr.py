@@ -24,6 +24,8 @@ from desktop_app.core.local_ocr import (
     is_available,
 )
 from desktop_app.core.models import Finished, TextDelta
+from desktop_app.core.textdiff import char_errors, levenshtein
+from desktop_app.core.textdiff import normalise_space as normalise
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ocr"
 IMAGES = sorted(p.stem for p in DATA.glob("*.png"))
@@ -34,23 +36,9 @@ def truth(name: str) -> str:
     return (DATA / f"{name}.txt").read_text(encoding="utf-8").rstrip("\n")
 
 
-def normalise(text: str) -> str:
-    return " ".join(text.split())
-
-
-def levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def cer(got: str, want: str) -> float:
-    got, want = normalise(got), normalise(want)
-    return levenshtein(got, want) / max(1, len(want))
+    edits, length = char_errors(got, want)
+    return edits / max(1, length)
 
 
 def reads(text: str, name: str) -> bool:
