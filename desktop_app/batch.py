@@ -34,13 +34,20 @@ from desktop_app.cli import (
 )
 from desktop_app.core.endpoint import CancelToken, RetryNotice
 from desktop_app.core.engines import OFFLINE_PROFILE, Engine, choose_engine, endpoint_configured
-from desktop_app.core.errors import AuthenticationError, Cancelled, ScreenScribeError, UsageError
+from desktop_app.core.errors import (
+    AuthenticationError,
+    Cancelled,
+    EndpointUnreachable,
+    ScreenScribeError,
+    UsageError,
+)
 from desktop_app.core.imaging import make_thumbnail, prepare_image
 from desktop_app.core.models import ChatRequest, PreparedImage, StreamEvent, TextDelta
 from desktop_app.core.pipeline import AnswerSource, Outcome, run_request, save_to_history
 
 if TYPE_CHECKING:
     from desktop_app.core.history import History
+    from desktop_app.core.local_ocr import LocalOcrSource
     from desktop_app.core.settings import Profile
 
 STDIN = "-"
@@ -61,6 +68,7 @@ class _Result:
     image: PreparedImage | None
     error: ScreenScribeError | None
     prepare_ms: float
+    profile: Profile | None = None  # who answered (the offline engine after a fallback)
 
     @property
     def exit_code(self) -> int:
@@ -78,6 +86,8 @@ class _Context:
     stream_text: bool
     multi: bool
     fit: bool = True  # size images for the model (not for the offline engine)
+    fallback: bool = False  # auto mode: read offline when the endpoint cannot be reached
+    offline: LocalOcrSource | None = None  # created on the first fallback
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -111,6 +121,7 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
                 "or --engine endpoint uses a vision model)."
             )
     history = open_history(settings, args)
+    ctx: _Context | None = None
     try:
         with _source(engine, profile) as client:
             ctx = _Context(
@@ -123,6 +134,7 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
                 stream_text=not json_mode,
                 multi=len(inputs) > 1,
                 fit=engine == "endpoint",
+                fallback=engine == "endpoint" and requested == "auto" and mode == "ocr",
             )
             if json_mode:
                 sink: IO[str] = output.open("a", encoding="utf-8") if output else sys.stdout
@@ -136,6 +148,8 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
             else:
                 results = _run_text(ctx, todo, args.concurrency)
     finally:
+        if ctx is not None and ctx.offline is not None:
+            ctx.offline.engine.close()
         if history is not None:
             history.close()
     return _summary(results, ctx.multi)
@@ -195,23 +209,40 @@ def _work_inner(ctx: _Context, job: _Job) -> _Result:
     outcome = run_request(
         ctx.client, request, on_event=on_event, cancel=job.token, on_retry=on_retry
     )
+    profile = ctx.profile
+    if ctx.fallback and isinstance(outcome.error, EndpointUnreachable) and not outcome.text:
+        offline = _offline(ctx, outcome.error)
+        request = ChatRequest(model=OFFLINE_PROFILE.model, prompt=ctx.prompt, image=image)
+        outcome = run_request(offline, request, on_event=on_event, cancel=job.token)
+        profile = OFFLINE_PROFILE
     if ctx.history is not None:
         try:
             save_to_history(
                 ctx.history,
                 outcome,
                 request,
-                profile=ctx.profile.name,
-                base_url=ctx.profile.base_url,
+                profile=profile.name,
+                base_url=profile.base_url,
                 mode=ctx.mode,
                 source=_history_source(job.source),
                 thumbnail=make_thumbnail(image.data),
             )
         except ScreenScribeError as exc:  # the answer matters more than its record
             err(f"could not save to the history: {exc}")
-    result = _Result(job, outcome, image, outcome.error, prepare_ms)
+    result = _Result(job, outcome, image, outcome.error, prepare_ms, profile)
     job.pieces.put(result)
     return result
+
+
+def _offline(ctx: _Context, why: ScreenScribeError) -> LocalOcrSource:
+    """The offline engine for the rest of the run, made (and the user told) once."""
+    with ctx.lock:
+        if ctx.offline is None:
+            from desktop_app.core.local_ocr import LocalOcrEngine, LocalOcrSource
+
+            err(f"{why} Reading offline instead (--engine endpoint fails instead).")
+            ctx.offline = LocalOcrSource(LocalOcrEngine(idle_timeout=None))
+        return ctx.offline
 
 
 def _jobs(todo: list[str]) -> Iterator[_Job]:
@@ -376,8 +407,8 @@ def _record(ctx: _Context, r: _Result) -> dict[str, Any]:
         }
         if r.image
         else None,
-        "model": ctx.profile.model,
-        "endpoint": ctx.profile.base_url,
+        "model": (r.profile or ctx.profile).model,
+        "endpoint": (r.profile or ctx.profile).base_url,
         "error": {
             "message": str(r.error),
             "type": type(r.error).__name__,

@@ -523,3 +523,24 @@ def test_ocr_engine_setting_local_is_used_even_with_an_endpoint(server: StreamSe
     assert p.returncode == 0, p.stderr
     assert p.stdout.decode() == (DATA / "single_line_13px.txt").read_text(encoding="utf-8").strip()
     assert server.requests == []  # nothing went to the endpoint
+
+
+def test_unreachable_endpoint_falls_back_to_the_offline_engine_in_auto_mode() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_settings(
+        f'default_profile = "box"\n[profiles.box]\n'
+        f'base_url = "http://127.0.0.1:{port}/v1"\nmodel = "m"\n'
+    )
+    p = run("ocr", str(DATA / "single_line_13px.png"), "--json")
+    assert p.returncode == 0, p.stderr
+    assert "Reading offline instead" in p.stderr.decode()
+    rec = json.loads(p.stdout)
+    assert rec["text"] == (DATA / "single_line_13px.txt").read_text(encoding="utf-8").strip()
+    assert rec["model"] == "PP-OCR (offline)"
+    # asked for the endpoint explicitly: no fallback, the failure is the answer
+    p = run("ocr", str(DATA / "single_line_13px.png"), "--engine", "endpoint")
+    assert p.returncode == 3
