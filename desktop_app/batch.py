@@ -134,7 +134,11 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
                 stream_text=not json_mode,
                 multi=len(inputs) > 1,
                 fit=engine == "endpoint",
-                fallback=engine == "endpoint" and requested == "auto" and mode == "ocr",
+                # a configured endpoint may be down; one named on the command line must answer
+                fallback=engine == "endpoint"
+                and requested == "auto"
+                and mode == "ocr"
+                and not explicit,
             )
             if json_mode:
                 sink: IO[str] = output.open("a", encoding="utf-8") if output else sys.stdout
