@@ -20,6 +20,7 @@ Usage (the owner deletes the panel after ``panel_closed``, e.g. ``deleteLater``)
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import logging
@@ -78,7 +79,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.errors import ScreenScribeError
+from desktop_app.core.engines import OFFLINE_PROFILE
+from desktop_app.core.errors import Cancelled, ScreenScribeError
 from desktop_app.core.metering import format_cost, is_local_endpoint, request_cost
 from desktop_app.core.models import ChatRequest, PreparedImage, Turn
 from desktop_app.core.pipeline import AnswerSource, Outcome, save_to_history
@@ -168,7 +170,7 @@ class _HistoryWriter:
 
     def __init__(self, history: History, profile: Profile, job: PanelJob) -> None:
         self._history = history
-        self._profile = profile
+        self.profile = profile  # the offline engine may take over after a failure
         self._job = job
         self._previous_saved = threading.Event()
         self._previous_saved.set()
@@ -188,8 +190,8 @@ class _HistoryWriter:
                     self._history,
                     outcome,
                     request,
-                    profile=self._profile.name,
-                    base_url=self._profile.base_url,
+                    profile=self.profile.name,
+                    base_url=self.profile.base_url,
                     mode=self._job.mode,
                     source=self._job.source,
                     thumbnail=self._make_thumbnail(),
@@ -541,10 +543,19 @@ class AnswerPanel(QWidget):
             "readings differ",
         )
         self._cross_button.clicked.connect(self._on_cross_check_clicked)
+        self._offline_button = self._button(
+            frame,
+            "read_offline_button",
+            "Read &offline",
+            "Read the text with the offline engine",
+            "The model could not answer: read the region's text on this computer instead",
+        )
+        self._offline_button.clicked.connect(self._on_read_offline_clicked)
         for b in (self._copy_button, self._stop_button, self._retry_button):
             buttons.addWidget(b)
         buttons.addWidget(self._continue_button)
         buttons.addWidget(self._cross_button)
+        buttons.addWidget(self._offline_button)
         buttons.addStretch(1)
         root.addLayout(buttons)
 
@@ -769,6 +780,23 @@ class AnswerPanel(QWidget):
             self._set_state(text)
 
     @Slot()
+    def _on_read_offline_clicked(self) -> None:
+        """The endpoint failed: the offline engine answers this panel from now on."""
+        source = self._ctx.cross_check
+        if source is None or self._handle is not None or self._closed:
+            return
+        self._ctx = dataclasses.replace(
+            self._ctx, client=source, profile=OFFLINE_PROFILE, cross_check=None
+        )
+        if self._saver is not None:
+            self._saver.profile = OFFLINE_PROFILE
+        self._badge.setText("offline")
+        self._badge.setToolTip("Read by the embedded OCR engine, on this computer.")
+        self._followup.setVisible(False)
+        self._current = _Request(self._chat(self._job.prompt, ()), 0)
+        self._send(self._current)
+
+    @Slot()
     def _on_cross_check_clicked(self) -> None:
         source = self._ctx.cross_check
         if source is None or self._handle is not None:
@@ -955,6 +983,14 @@ class AnswerPanel(QWidget):
             and len(self._exchanges) == 1
             and bool(last.answer)
             and last.error is None
+        )
+        self._offline_button.setVisible(
+            not running
+            and self._job.mode == "ocr"
+            and self._ctx.cross_check is not None
+            and len(self._exchanges) == 1
+            and last.error is not None
+            and not isinstance(last.error, Cancelled)
         )
         self._reasoning_toggle.setVisible(bool(self._reasoning))
         if not self._reasoning:

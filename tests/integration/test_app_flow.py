@@ -340,3 +340,29 @@ def _highlighted(doc: object) -> dict[str, str]:
             it += 1
         block = block.next()
     return out
+
+
+def test_a_failed_endpoint_can_be_replaced_by_the_offline_engine(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    from PySide6.QtWidgets import QLabel, QPushButton
+
+    server.chat(json_reply({"error": {"message": "quota exhausted"}}, 403))
+    QGuiApplication.clipboard().setImage(QImage(str(DATA / "table_13px.png")))
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    panel = controller.panels[0]
+    button = panel.findChild(QPushButton, "read_offline_button")
+    assert button is not None
+    qtbot.waitUntil(button.isVisible, timeout=5000)  # after the error
+    with qtbot.waitSignal(panel.answer_completed, timeout=60_000) as done:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    truth = (DATA / "table_13px.txt").read_text(encoding="utf-8").rstrip("\n")
+    assert done.args == [truth]
+    badge = panel.findChild(QLabel, "endpoint_badge")
+    assert badge is not None
+    assert badge.text() == "offline"
+    assert len(server.requests) == 1  # the offline engine answered, not the server
+    qtbot.waitUntil(lambda: len(history_entries()) == 2, timeout=5000)
+    assert history_entries()[0] == ("ocr", "complete", truth)
+    panel.close()
