@@ -52,7 +52,7 @@ class AppController(QObject):
             self._startup_warnings.append(str(exc))
         self.overlay: RegionOverlay | None = None
         self.panels: list[AnswerPanel] = []
-        self._clients: dict[str, EndpointClient] = {}
+        self._clients: dict[tuple[str, str], EndpointClient] = {}  # by (profile, base URL)
         self._history: History | None = None
         self._local: LocalOcrSource | None = None
         self._history_opened = False
@@ -68,8 +68,8 @@ class AppController(QObject):
         self.surface.clipboard_requested.connect(self.ocr_clipboard)
         self.surface.history_requested.connect(self.open_history)
         self.surface.settings_requested.connect(self.open_settings)
-        self.history_window: HistoryWindow | None = None
         self.surface.quit_requested.connect(self.quit)
+        self.history_window: HistoryWindow | None = None
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -294,7 +294,7 @@ class AppController(QObject):
         from desktop_app.core.secrets import get_api_key
 
         key = (profile.name, profile.base_url)
-        client = self._clients.get(repr(key))
+        client = self._clients.get(key)
         if client is None:
             client = EndpointClient(
                 profile.base_url,
@@ -302,7 +302,7 @@ class AppController(QObject):
                 connect_timeout=profile.connect_timeout,
                 idle_timeout=profile.idle_timeout,
             )
-            self._clients[repr(key)] = client
+            self._clients[key] = client
         return client
 
     def history(self) -> History | None:
