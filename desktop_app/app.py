@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("screenscribe.app")
 MODES = tuple(PRESETS)
+LAUNCHER_HIDE_MS = 150  # time for the X server to repaint under the hidden launcher
 
 
 class AppController(QObject):
@@ -70,6 +71,8 @@ class AppController(QObject):
         self.surface.settings_requested.connect(self.open_settings)
         self.surface.quit_requested.connect(self.quit)
         self.history_window: HistoryWindow | None = None
+        self._launcher_hidden = False  # hidden for a capture, to be shown again
+        self._capture_pending = False
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -171,15 +174,30 @@ class AppController(QObject):
         if self.overlay is not None:
             self.overlay.set_mode(mode)
             return
+        if self._capture_pending:
+            return
         chosen = self.answer_source(mode)
         if chosen is None:
             self._maybe_quit_one_shot()
             return
         if self._local is not None and chosen[0] is self._local:
             self._local.engine.warm()  # loads in the background while the user selects
+        if isinstance(self.surface, LauncherUi) and self.surface.window.isVisible():
+            # Our own window must not be in the frozen picture: hide it, let the X
+            # server repaint what is under it, then capture; it comes back afterwards.
+            self.surface.hide()
+            self._launcher_hidden = True
+            self._capture_pending = True
+            QTimer.singleShot(LAUNCHER_HIDE_MS, lambda: self._capture_now(mode))
+            return
+        self._capture_now(mode)
+
+    def _capture_now(self, mode: str) -> None:
+        self._capture_pending = False
         try:
             pictures = self.capturer.capture()  # before any window of ours is shown
         except CaptureError as exc:
+            self._restore_launcher()
             self.notify("Cannot capture the screen", str(exc), error=True)
             self._maybe_quit_one_shot()
             return
@@ -188,12 +206,19 @@ class AppController(QObject):
         self.overlay.selection_cancelled.connect(self._on_overlay_selection_cancelled)
         self.overlay.show()
 
+    def _restore_launcher(self) -> None:
+        if self._launcher_hidden:
+            self._launcher_hidden = False
+            self.surface.show()
+
     def _on_overlay_selection_cancelled(self) -> None:
         self.overlay = None
+        self._restore_launcher()
         self._maybe_quit_one_shot()
 
     def _on_overlay_region_selected(self, selection: Selection) -> None:
         self.overlay = None
+        self._restore_launcher()
         from desktop_app.core.imaging import image_from_bgra, prepare_image
 
         chosen = self.answer_source(selection.mode)

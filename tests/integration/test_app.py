@@ -168,6 +168,13 @@ def test_launcher_window_without_a_tray(qtbot: QtBot, qapp: QApplication, socket
         qtbot.waitExposed(c.surface.window)
         c.notify("Title", "Something to know")
         assert "Something to know" in c.surface.status.text()
+        # the launcher is not in the frozen picture: hidden for the capture, back after
+        c.start_capture("ocr")
+        assert not c.surface.window.isVisible()
+        qtbot.waitUntil(lambda: c.overlay is not None, timeout=3000)
+        assert c.overlay is not None
+        c.overlay.finish(None)
+        assert c.surface.window.isVisible()
     finally:
         c.shutdown()
 

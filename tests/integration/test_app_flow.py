@@ -60,7 +60,8 @@ def test_capture_to_streamed_answer(
     qtbot: QtBot, controller: AppController, server: StreamServer
 ) -> None:
     server.chat(stream_reply(vllm_stream(["Hello ", "from ", "the screen"]), delay=0.01))
-    controller.start_capture("ocr")
+    controller.start_capture("ocr")  # (the launcher window hides first: a moment)
+    qtbot.waitUntil(lambda: controller.overlay is not None, timeout=3000)
     assert controller.overlay is not None
     window = controller.overlay.windows[0]
     qtbot.waitExposed(window)
@@ -90,19 +91,21 @@ def test_two_captures_stream_into_two_panels(
     qtbot: QtBot, controller: AppController, server: StreamServer
 ) -> None:
     server.chat(
-        stream_reply(vllm_stream(["first"]), delay=0.2), stream_reply(vllm_stream(["second"]))
+        stream_reply(vllm_stream(["first"]), delay=0.3),
+        stream_reply(vllm_stream(["second"]), delay=0.1),
     )
-    for start, end in (((100, 100), (300, 260)), ((700, 500), (900, 700))):
+    answers: list[str] = []
+    for i, (start, end) in enumerate((((100, 100), (300, 260)), ((700, 500), (900, 700)))):
         controller.start_capture("describe")
+        qtbot.waitUntil(lambda: controller.overlay is not None, timeout=3000)
         assert controller.overlay is not None
         w = controller.overlay.windows[0]
         qtbot.waitExposed(w)
         qtbot.mousePress(w, Qt.MouseButton.LeftButton, pos=QPoint(*start))
         qtbot.mouseRelease(w, Qt.MouseButton.LeftButton, pos=QPoint(*end))
-    qtbot.waitUntil(lambda: len(controller.panels) == 2, timeout=3000)
-    answers: list[str] = []
-    for panel in controller.panels:
-        panel.answer_completed.connect(answers.append)
+        qtbot.waitUntil(lambda n=i + 1: len(controller.panels) == n, timeout=3000)
+        controller.panels[-1].answer_completed.connect(answers.append)
+    assert len(controller.panels) == 2  # the first still streams while the second starts
     qtbot.waitUntil(lambda: len(answers) == 2, timeout=10_000)
     assert sorted(answers) == ["first", "second"]
 
