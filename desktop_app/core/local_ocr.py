@@ -261,7 +261,7 @@ class LocalOcrEngine:
 
     # --- idle stop ---------------------------------------------------------------------
 
-    def _schedule_idle_stop(self) -> None:
+    def _schedule_idle_stop(self, delay: float | None = None) -> None:
         if self._idle_timeout is None:
             return
         ref = weakref.ref(self)
@@ -271,7 +271,7 @@ class LocalOcrEngine:
             if engine is not None:
                 engine._on_idle()
 
-        timer = threading.Timer(self._idle_timeout, fire)
+        timer = threading.Timer(self._idle_timeout if delay is None else delay, fire)
         timer.daemon = True
         timer.name = "screenscribe-ocr-idle"
         with self._timer_lock:
@@ -290,16 +290,20 @@ class LocalOcrEngine:
         if self._idle_timeout is None or not self._lock.acquire(blocking=False):
             return  # busy: the job re-arms the timer when it ends
         loading = False
+        remaining = 0.0
         try:
             self._drain()
             loading = not self._ready and self.worker_pid is not None
-            if not loading and time.monotonic() - self._last_used >= self._idle_timeout * 0.99:
+            remaining = self._idle_timeout - (time.monotonic() - self._last_used)
+            if not loading and remaining <= self._idle_timeout * 0.01:
                 self._stop_worker()
         finally:
             self._lock.release()
         if loading:  # the countdown starts once the models are in
             self._last_used = time.monotonic()
             self._schedule_idle_stop()
+        elif remaining > self._idle_timeout * 0.01 and self.worker_pid is not None:
+            self._schedule_idle_stop(remaining)  # used meanwhile: wait out the rest
 
     # --- reading -----------------------------------------------------------------------
 
@@ -430,6 +434,7 @@ class LocalOcrEngine:
                 msg = conn.recv()
                 if msg[0] == "ready":
                     self._ready, self._load_ms = True, float(msg[1])
+                    self._last_used = time.monotonic()  # the idle countdown starts now
                 elif msg[0] == "unavailable":
                     self._unavailable = str(msg[1])  # the worker has exited
         except (EOFError, OSError):
