@@ -22,6 +22,7 @@ from desktop_app.ui.overlay import RegionOverlay, Selection
 from desktop_app.ui.tray import LauncherUi, TrayUi, app_icon
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
     from PySide6.QtCore import QRect
     from PySide6.QtGui import QScreen
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from desktop_app.ui.panel import AnswerPanel
 
 log = logging.getLogger("screenscribe.app")
-MODES = tuple(PRESETS)
 LAUNCHER_HIDE_MS = 150  # time for the X server to repaint under the hidden launcher
 
 
@@ -219,21 +219,15 @@ class AppController(QObject):
     def _on_overlay_region_selected(self, selection: Selection) -> None:
         self.overlay = None
         self._restore_launcher()
-        from desktop_app.core.imaging import image_from_bgra, prepare_image
+        from desktop_app.core.imaging import image_from_bgra
 
         chosen = self.answer_source(selection.mode)
         if chosen is None:
             self._maybe_quit_one_shot()
             return
-        source, profile = chosen
         try:
             data, w, h, stride = selection.picture.crop_bgra(*selection.rect)
-            prepared = prepare_image(
-                image_from_bgra(data, w, h, stride),
-                min_tokens=profile.min_image_tokens,
-                max_tokens=profile.max_image_tokens,
-                fit=source.can_chat,
-            )
+            prepared = _prepare(image_from_bgra(data, w, h, stride), chosen)
         except ScreenScribeError as exc:
             self.notify("Cannot use that region", str(exc), error=True)
             self._maybe_quit_one_shot()
@@ -246,13 +240,12 @@ class AppController(QObject):
 
     def ocr_clipboard(self, mode: str = "ocr") -> None:
         from desktop_app.clipboard import read_image
-        from desktop_app.core.imaging import image_from_bgra, prepare_image
+        from desktop_app.core.imaging import image_from_bgra
 
         chosen = self.answer_source(mode)
         if chosen is None:
             self._maybe_quit_one_shot()
             return
-        answer_source, profile = chosen
         try:
             item = read_image(QGuiApplication.clipboard())
             source = (
@@ -260,12 +253,7 @@ class AppController(QObject):
                 if item.bgra is not None
                 else item.path or ""
             )
-            prepared = prepare_image(
-                source,
-                min_tokens=profile.min_image_tokens,
-                max_tokens=profile.max_image_tokens,
-                fit=answer_source.can_chat,
-            )
+            prepared = _prepare(source, chosen)
         except ScreenScribeError as exc:
             self.notify("Nothing to read on the clipboard", str(exc), error=True)
             self._maybe_quit_one_shot()
@@ -425,6 +413,20 @@ class AppController(QObject):
             save_settings(self.settings, path)
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
             self.notify("Settings", f"The settings file is {path}")
+
+
+def _prepare(image: PILImage | str, chosen: tuple[AnswerSource, Profile]) -> PreparedImage:
+    """Sizes and encodes a picture for whoever answers: the model's pixel budget for an
+    endpoint, the pixels as they are for the offline engine."""
+    from desktop_app.core.imaging import prepare_image
+
+    source, profile = chosen
+    return prepare_image(
+        image,
+        min_tokens=profile.min_image_tokens,
+        max_tokens=profile.max_image_tokens,
+        fit=source.can_chat,
+    )
 
 
 def _screen_named(name: str) -> QScreen | None:

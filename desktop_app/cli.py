@@ -211,7 +211,9 @@ class _ForwardedParser(_Parser):
 def parse_app_command(argv: Sequence[str]) -> tuple[str, str]:
     """A command handed to the running app: ``(command, mode)``. Raises ``UsageError``."""
     parser = _ForwardedParser(prog="screenscribe", add_help=False)
-    parser.add_argument("command", choices=["capture", "clipboard", "show", "quit"])
+    from desktop_app.instance import FORWARDED_COMMANDS
+
+    parser.add_argument("command", choices=FORWARDED_COMMANDS)
     parser.add_argument("--mode", choices=APP_MODES, default="ocr")
     args = parser.parse_args(list(argv))
     return args.command, args.mode

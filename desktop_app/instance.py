@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 
-FORWARDED_COMMANDS = frozenset({"capture", "clipboard", "show", "quit"})
+FORWARDED_COMMANDS = ("capture", "clipboard", "show", "quit")  # what the running app takes
 ENV_OVERRIDE = "SCREENSCRIBE_SOCKET"
 TIMEOUT_S = 3.0
 
