@@ -295,6 +295,21 @@ class AppController(QObject):
             return None
         return self.local_source()
 
+    def _engines_for(self, mode: str) -> tuple[tuple[AnswerSource, Profile], ...]:
+        """Everyone who can read text for the panel's Engine menu (OCR mode only)."""
+        from desktop_app.core.engines import OFFLINE_PROFILE, endpoint_configured
+        from desktop_app.core.local_ocr import is_available
+
+        if mode != "ocr":
+            return ()
+        engines: list[tuple[AnswerSource, Profile]] = []
+        profile = self.profile()
+        if endpoint_configured(self.settings, profile):
+            engines.append((self.client_for(profile), profile))
+        if is_available():
+            engines.append((self.local_source(), OFFLINE_PROFILE))
+        return tuple(engines)
+
     def local_source(self) -> AnswerSource:
         if self._local is None:
             from desktop_app.core.local_ocr import LocalOcrEngine, LocalOcrSource
@@ -359,6 +374,7 @@ class AppController(QObject):
                 client=answer_source,
                 history=self.history(),
                 cross_check=self._cross_check_source(mode, answer_source),
+                engines=self._engines_for(mode),
             ),
         )
         panel.setWindowIcon(app_icon())

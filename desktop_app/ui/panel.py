@@ -67,6 +67,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -81,6 +82,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.engines import OFFLINE_PROFILE
 from desktop_app.core.errors import Cancelled, ScreenScribeError
+from desktop_app.core.imaging import prepare_image
 from desktop_app.core.metering import format_cost, is_local_endpoint, request_cost
 from desktop_app.core.models import ChatRequest, PreparedImage, Turn
 from desktop_app.core.pipeline import AnswerSource, Outcome, save_to_history
@@ -137,6 +139,9 @@ class PanelContext:
     history: History | None
     auto_copy: bool = True  # OCR mode: copy the answer to the clipboard when it completes
     cross_check: AnswerSource | None = None  # the offline engine, to compare OCR answers
+    # Who may answer this panel instead (OCR mode: the model and the offline engine),
+    # offered in the Engine menu; the current one included. Empty: no menu.
+    engines: tuple[tuple[AnswerSource, Profile], ...] = ()
 
 
 _DIFF_STYLE = {
@@ -486,30 +491,34 @@ class AnswerPanel(QWidget):
         root.addWidget(self._state_label)
         meta = QHBoxLayout()
         meta.setSpacing(6)
-        local = is_local_endpoint(self._ctx.profile.base_url)
-        self._badge = QLabel("local" if local else "hosted", frame)
+        self._badge = QLabel(frame)
         self._badge.setObjectName("endpoint_badge")
         self._badge.setStyleSheet(_BADGE_STYLE)
-        host = urlsplit(self._ctx.profile.base_url).hostname or self._ctx.profile.base_url
-        self._badge.setToolTip(
-            f"The model runs on {host}: "
-            + ("this machine or your network." if local else "a hosted service.")
-        )
-        if not self._ctx.client.can_chat:
-            self._badge.setText("offline")
-            self._badge.setToolTip("Read by the embedded OCR engine, on this computer.")
         meta.addWidget(self._badge, 0, Qt.AlignmentFlag.AlignTop)
         self._meta_label = QLabel(frame)
         self._meta_label.setObjectName("meta_label")
         self._meta_label.setAccessibleName("Model and usage")
         self._meta_label.setWordWrap(True)
-        self._meta_label.setToolTip(f"{self._ctx.profile.model} at {self._ctx.profile.base_url}")
         small = self._meta_label.font()
         small.setPointSizeF(max(7.0, small.pointSizeF() * 0.9))
         self._meta_label.setFont(small)
         self._badge.setFont(small)
         meta.addWidget(self._meta_label, 1)
+        self._engine_button = QToolButton(frame)
+        self._engine_button.setObjectName("engine_button")
+        self._engine_button.setText("&Engine")
+        self._engine_button.setAutoRaise(True)
+        self._engine_button.setAccessibleName("Choose who reads the region")
+        self._engine_button.setToolTip("Read this region again with another engine (Alt+E)")
+        self._engine_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self._engine_menu = QMenu(self._engine_button)
+        self._engine_menu.setObjectName("engine_menu")
+        self._engine_button.setMenu(self._engine_menu)
+        self._engine_menu.aboutToShow.connect(self._on_engine_menu_about_to_show)
+        self._engine_button.setFont(small)
+        meta.addWidget(self._engine_button, 0, Qt.AlignmentFlag.AlignTop)
         root.addLayout(meta)
+        self._show_engine()
 
         # buttons
         buttons = QHBoxLayout()
@@ -630,6 +639,22 @@ class AnswerPanel(QWidget):
         )
         pixmap.setDevicePixelRatio(dpr)
         self._thumbnail.setPixmap(pixmap)
+
+    def _show_engine(self) -> None:
+        """The badge and tooltips for whoever answers now."""
+        profile = self._ctx.profile
+        if not self._ctx.client.can_chat:
+            self._badge.setText("offline")
+            self._badge.setToolTip("Read by the embedded OCR engine, on this computer.")
+        else:
+            local = is_local_endpoint(profile.base_url)
+            host = urlsplit(profile.base_url).hostname or profile.base_url
+            self._badge.setText("local" if local else "hosted")
+            self._badge.setToolTip(
+                f"The model runs on {host}: "
+                + ("this machine or your network." if local else "a hosted service.")
+            )
+        self._meta_label.setToolTip(f"{profile.model} at {profile.base_url}")
 
     # --- public ----------------------------------------------------------------------------
 
@@ -783,16 +808,54 @@ class AnswerPanel(QWidget):
     def _on_read_offline_clicked(self) -> None:
         """The endpoint failed: the offline engine answers this panel from now on."""
         source = self._ctx.cross_check
-        if source is None or self._handle is not None or self._closed:
+        if source is not None:
+            self._use_engine(source, OFFLINE_PROFILE)
+
+    @Slot()
+    def _on_engine_menu_about_to_show(self) -> None:
+        self._engine_menu.clear()
+        for source, profile in self._ctx.engines:
+            name = (
+                "Offline engine (this computer)"
+                if not source.can_chat
+                else (f"Model: {profile.display_name}")
+            )
+            action = self._engine_menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(source is self._ctx.client and profile == self._ctx.profile)
+            action.triggered.connect(lambda _=False, s=source, p=profile: self._use_engine(s, p))
+
+    def _use_engine(self, source: AnswerSource, profile: Profile) -> None:
+        """Reads the region again with ``source``; it answers this panel from now on."""
+        if self._handle is not None or self._closed:
             return
+        if source is self._ctx.client and profile == self._ctx.profile:
+            return
+        if source.can_chat:
+            try:  # the picture was kept as captured for the offline engine: size it
+                image = prepare_image(
+                    self._job.image.data,
+                    min_tokens=profile.min_image_tokens,
+                    max_tokens=profile.max_image_tokens,
+                )
+            except ScreenScribeError as exc:
+                self._set_state(f"Cannot send this picture to the model: {exc}")
+                return
+            self._job = dataclasses.replace(self._job, image=image)
+        offline = next((s for s, _ in self._ctx.engines if not s.can_chat), None)
         self._ctx = dataclasses.replace(
-            self._ctx, client=source, profile=OFFLINE_PROFILE, cross_check=None
+            self._ctx,
+            client=source,
+            profile=profile,
+            cross_check=offline if source.can_chat else None,
         )
         if self._saver is not None:
-            self._saver.profile = OFFLINE_PROFILE
-        self._badge.setText("offline")
-        self._badge.setToolTip("Read by the embedded OCR engine, on this computer.")
-        self._followup.setVisible(False)
+            self._saver.profile = profile
+        self._show_engine()
+        self._followup.setVisible(source.can_chat)
+        self._cross_checked = False
+        self._exchanges = [_Exchange(None)]
+        self._totals = _Totals()
         self._current = _Request(self._chat(self._job.prompt, ()), 0)
         self._send(self._current)
 
@@ -991,6 +1054,9 @@ class AnswerPanel(QWidget):
             and len(self._exchanges) == 1
             and last.error is not None
             and not isinstance(last.error, Cancelled)
+        )
+        self._engine_button.setVisible(
+            not running and self._job.mode == "ocr" and len(self._ctx.engines) > 1
         )
         self._reasoning_toggle.setVisible(bool(self._reasoning))
         if not self._reasoning:

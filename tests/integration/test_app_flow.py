@@ -369,3 +369,68 @@ def test_a_failed_endpoint_can_be_replaced_by_the_offline_engine(
     qtbot.waitUntil(lambda: len(history_entries()) == 2, timeout=5000)
     assert history_entries()[0] == ("ocr", "complete", truth)
     panel.close()
+
+
+def _choose_engine(qtbot: QtBot, panel: object, starts_with: str) -> None:
+    """Opens the panel's Engine menu with the keyboard and picks an entry."""
+    from PySide6.QtWidgets import QMenu, QToolButton
+
+    button = panel.findChild(QToolButton, "engine_button")  # type: ignore[attr-defined]
+    assert button is not None
+    qtbot.waitUntil(button.isVisible, timeout=5000)
+    menu = button.findChild(QMenu, "engine_menu")
+    assert menu is not None
+    menu.aboutToShow.emit()  # fills it, as opening it does
+    actions = [a for a in menu.actions() if a.text().startswith(starts_with)]
+    assert len(actions) == 1, [a.text() for a in menu.actions()]
+    assert not actions[0].isChecked()
+    actions[0].trigger()
+
+
+def test_the_engine_menu_rereads_the_region_with_the_other_engine(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    truth = (DATA / "table_13px.txt").read_text(encoding="utf-8").rstrip("\n")
+    server.chat(stream_reply(vllm_stream(["what the model read"])))
+    server.chat(stream_reply(vllm_stream(["the model again"])))
+    QGuiApplication.clipboard().setImage(QImage(str(DATA / "table_13px.png")))
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    panel = controller.panels[0]
+    with qtbot.waitSignal(panel.answer_completed, timeout=10_000) as first:
+        pass
+    assert first.args == ["what the model read"]
+    badge = panel.findChild(QLabel, "endpoint_badge")
+    assert badge is not None
+    assert badge.text() == "local"
+    with qtbot.waitSignal(panel.answer_completed, timeout=60_000) as offline:
+        _choose_engine(qtbot, panel, "Offline engine")
+    assert offline.args == [truth]
+    assert badge.text() == "offline"
+    assert len(server.requests) == 1
+    with qtbot.waitSignal(panel.answer_completed, timeout=10_000) as again:
+        _choose_engine(qtbot, panel, "Model:")
+    assert again.args == ["the model again"]
+    assert badge.text() == "local"
+    assert len(server.requests) == 2
+    assert QGuiApplication.clipboard().text() == "the model again"
+    panel.close()
+
+
+def test_no_engine_menu_when_only_the_offline_engine_can_read(
+    qtbot: QtBot, unconfigured: AppController
+) -> None:
+    from PySide6.QtWidgets import QToolButton
+
+    QGuiApplication.clipboard().setImage(QImage(str(DATA / "table_13px.png")))
+    unconfigured.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(unconfigured.panels) == 1, timeout=3000)
+    panel = unconfigured.panels[0]
+    with qtbot.waitSignal(panel.answer_completed, timeout=60_000):
+        pass
+    button = panel.findChild(QToolButton, "engine_button")
+    assert button is not None
+    assert not button.isVisible()
+    panel.close()
