@@ -3,12 +3,18 @@
 The file is TOML a person can edit (``settings.toml`` in :func:`config_dir`). It lists
 only what differs from the built-in defaults, so it stays short::
 
-    version = 1
+    version = 2
     default_profile = "vllm"
+    default_preset = "ocr"
+
+    [general]
+    ocr_engine = "auto"
+    theme = "system"
 
     [history]
     enabled = true
     max_entries = 10000
+    store_images = "thumbnail"
 
     [profiles.vllm]                      # a built-in: only the keys set here change
     model = "Qwen/Qwen3-VL-8B-Instruct-FP8"
@@ -17,6 +23,14 @@ only what differs from the built-in defaults, so it stays short::
     [profiles.mybox]                     # a new profile: base_url and model required
     base_url = "http://gpu-box:8000/v1"
     model = "Qwen/Qwen3-VL-8B-Instruct"
+
+    [presets.ocr]                        # a built-in preset: only the keys set here change
+    profile = "vllm"                     # text extraction goes to the local server
+
+    [presets.german]                     # a new preset: prompt required
+    label = "Translate to German"
+    prompt = "Translate all the text in the image into German."
+    auto_copy = true
 
 Sampling parameters are flat keys of a profile table. Optional numbers (``top_k``, the
 prices) are unset when absent; ``false`` unsets one that a built-in profile sets.
@@ -50,12 +64,14 @@ from urllib.parse import urlsplit
 from desktop_app.core.errors import ConfigError
 from desktop_app.core.files import corrupt_backup_path
 from desktop_app.core.models import Sampling
+from desktop_app.core.prompts import KINDS, PRESETS, Preset
 
 __all__ = [
     "BUILTIN_PROFILES",
     "CONFIG_DIR_ENV",
     "CUSTOM_PROFILE",
     "DATA_DIR_ENV",
+    "DEFAULT_PRESET",
     "DEFAULT_PROFILE",
     "ENDPOINT_ENV",
     "MIGRATIONS",
@@ -67,7 +83,9 @@ __all__ = [
     "config_dir",
     "data_dir",
     "load_settings",
+    "remove_preset",
     "remove_profile",
+    "replace_preset",
     "replace_profile",
     "resolve_profile",
     "save_settings",
@@ -77,7 +95,7 @@ __all__ = [
     "with_default_profile",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version of the file format this code writes. Bump it and add a MIGRATIONS entry."""
 
 APP_NAME: Final = "screenscribe"
@@ -86,6 +104,7 @@ DATA_DIR_ENV: Final = "SCREENSCRIBE_DATA_DIR"
 ENDPOINT_ENV: Final = "SCREENSCRIBE_ENDPOINT"
 MODEL_ENV: Final = "SCREENSCRIBE_MODEL"
 DEFAULT_PROFILE: Final = "hosted"
+DEFAULT_PRESET: Final = "ocr"
 CUSTOM_PROFILE: Final = "custom"
 """Name of the profile :func:`resolve_profile` makes for an endpoint given without a profile."""
 
@@ -310,15 +329,88 @@ _PROFILE_RULES: Final[Mapping[str, Callable[[object], object]]] = MappingProxyTy
 _SAMPLING_KEYS: Final = ("temperature", "max_tokens", "top_p", "top_k", "presence_penalty")
 _REQUIRED_KEYS: Final = ("base_url", "model")
 
+OCR_ENGINES: Final = ("auto", "local", "endpoint")
+PANEL_PLACEMENTS: Final = ("beside", "cursor", "center")
+THEMES: Final = ("system", "light", "dark")
+KEYRINGS: Final = ("system", "file")
+STORE_IMAGES: Final = ("thumbnail", "full")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[object], str]:
+    text = "must be one of " + ", ".join(f'"{c}"' for c in choices)
+
+    def check(value: object) -> str:
+        if value not in choices:
+            raise _Invalid(text)
+        return str(value)
+
+    return check
+
+
+def _check_font_size(value: object) -> int | None:
+    if value is None or value is False or value == 0:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 6 <= value <= 48:
+        raise _Invalid("must be a point size from 6 to 48, or 0 for the system's")
+    return value
+
+
+def _check_prompt(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid("must be the prompt's text in quotes")
+    return value.strip()
+
+
+def _check_profile_ref(value: object) -> str:
+    if not isinstance(value, str) or (value and not _NAME_RE.fullmatch(value)):
+        raise _Invalid('must be a profile name, or "" for the default profile')
+    return value
+
+
 _HISTORY_RULES: Final[Mapping[str, Callable[[object], object]]] = MappingProxyType(
     {
         "enabled": _check_bool,
         "max_entries": _check_positive_int,
         "max_days": _check_optional_days,
+        "store_images": _choice(STORE_IMAGES),
     }
 )
-_TOP_LEVEL_KEYS: Final = ("version", "default_profile", "ocr_engine", "history", "profiles")
-OCR_ENGINES: Final = ("auto", "local", "endpoint")
+_GENERAL_RULES: Final[Mapping[str, Callable[[object], object]]] = MappingProxyType(
+    {
+        "ocr_engine": _choice(OCR_ENGINES),
+        "start_at_login": _check_bool,
+        "panel_placement": _choice(PANEL_PLACEMENTS),
+        "panel_font_size": _check_font_size,
+        "theme": _choice(THEMES),
+        "keyring": _choice(KEYRINGS),
+    }
+)
+_PRESET_RULES: Final[Mapping[str, Callable[[object], object]]] = MappingProxyType(
+    {
+        "label": _check_text,
+        "prompt": _check_prompt,
+        "kind": _choice(KINDS),
+        "profile": _check_profile_ref,
+        "auto_copy": _check_bool,
+        "hotkey": _check_text,
+    }
+)
+# Settings attribute for each key of a table: (table, key) -> attribute
+_FIELDS: Final[Mapping[tuple[str, str], str]] = MappingProxyType(
+    {
+        **{("history", k): f"history_{k}" for k in _HISTORY_RULES},
+        **{("general", k): k for k in _GENERAL_RULES},
+    }
+)
+_TOP_LEVEL_KEYS: Final = (
+    "version",
+    "default_profile",
+    "default_preset",
+    "general",
+    "history",
+    "profiles",
+    "presets",
+)
 
 
 # --- the schema ----------------------------------------------------------------------
@@ -439,12 +531,26 @@ class Settings:
     version: int = SCHEMA_VERSION
     default_profile: str = DEFAULT_PROFILE
     profiles: Mapping[str, Profile] = field(default_factory=lambda: BUILTIN_PROFILES)
-    # Who extracts text: "auto" (the model when an endpoint is configured, else the
-    # offline engine), "local" (always offline) or "endpoint" (always the model).
+    default_preset: str = DEFAULT_PRESET
+    presets: Mapping[str, Preset] = field(default_factory=lambda: PRESETS)
+    # The [general] table. Who extracts text: "auto" (the model when an endpoint is
+    # configured, else the offline engine), "local" (always offline) or "endpoint".
     ocr_engine: str = "auto"
+    start_at_login: bool = False
+    panel_placement: str = "beside"  # beside the region, at the cursor, screen centre
+    panel_font_size: int | None = None  # points; None: the system's
+    theme: str = "system"
+    keyring: str = "system"  # "file": the user chose a file-backed keyring, warned
+    # The [history] table.
     history_enabled: bool = True
     history_max_entries: int = 10000
     history_max_days: int | None = None
+    history_store_images: str = "thumbnail"
+
+    def preset(self, name: str | None = None) -> Preset:
+        """The preset ``name`` (default: ``default_preset``); the built-in OCR preset
+        for a name not known."""
+        return self.presets.get(name or self.default_preset) or PRESETS[DEFAULT_PRESET]
 
     def __post_init__(self) -> None:
         profiles = dict(self.profiles)
@@ -458,22 +564,48 @@ class Settings:
                 )
         if self.default_profile not in profiles:
             raise ConfigError(_unknown_profile_message(self.default_profile, profiles))
-        if self.ocr_engine not in OCR_ENGINES:
-            raise ConfigError(
-                f"Settings: ocr_engine must be one of {', '.join(OCR_ENGINES)}, "
-                f"not {_show(self.ocr_engine)}."
-            )
-        checks: tuple[tuple[str, Callable[[object], object], object], ...] = (
-            ("history.enabled", _check_bool, self.history_enabled),
-            ("history.max_entries", _check_positive_int, self.history_max_entries),
-            ("history.max_days", _check_optional_days, self.history_max_days),
-        )
-        for key, rule, value in checks:
+        for (table, key), attribute in _FIELDS.items():
+            value = getattr(self, attribute)
             try:
-                rule(value)
+                {**_HISTORY_RULES, **_GENERAL_RULES}[key](value)
             except _Invalid as exc:
-                raise ConfigError(f"Settings: {key} {exc.reason}, not {_show(value)}.") from None
+                raise ConfigError(
+                    f"Settings: {table}.{key} {exc.reason}, not {_show(value)}."
+                ) from None
+        presets = dict(self.presets)
+        for key, preset in presets.items():
+            _check_preset(preset, key, profiles)
+        if self.default_preset not in presets:
+            raise ConfigError(
+                f"Unknown preset {self.default_preset!r}. Known presets: {', '.join(presets)}."
+            )
         object.__setattr__(self, "profiles", MappingProxyType(profiles))
+        object.__setattr__(self, "presets", MappingProxyType(presets))
+
+
+def _check_preset(preset: object, key: str, profiles: Mapping[str, Profile]) -> None:
+    if not isinstance(preset, Preset):
+        raise ConfigError(f"Settings: presets[{key!r}] is not a Preset.")
+    if preset.name != key:
+        raise ConfigError(
+            f"Settings: the preset {preset.name!r} is stored under {key!r}; "
+            "the key must be its name."
+        )
+    if not _NAME_RE.fullmatch(key):
+        raise ConfigError(
+            f"Invalid preset name {key!r}: use 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter, digit or '_'."
+        )
+    for field_name, rule in _PRESET_RULES.items():
+        value = getattr(preset, field_name)
+        try:
+            rule(value)
+        except _Invalid as exc:
+            raise ConfigError(
+                f"Preset {key!r}: {field_name} {exc.reason}, not {_show(value)}."
+            ) from None
+    if preset.profile and preset.profile not in profiles:
+        raise ConfigError(f"Preset {key!r}: {_unknown_profile_message(preset.profile, profiles)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,7 +643,34 @@ def remove_profile(settings: Settings, name: str) -> Settings:
     else:
         del profiles[name]
         default = DEFAULT_PROFILE if settings.default_profile == name else settings.default_profile
-    return dataclasses.replace(settings, profiles=profiles, default_profile=default)
+    presets = {  # presets that used a removed profile fall back to the default one
+        k: p if p.profile in profiles or not p.profile else dataclasses.replace(p, profile="")
+        for k, p in settings.presets.items()
+    }
+    return dataclasses.replace(
+        settings, profiles=profiles, default_profile=default, presets=presets
+    )
+
+
+def replace_preset(settings: Settings, preset: Preset) -> Settings:
+    """Add ``preset``, or replace the one with its name."""
+    presets = dict(settings.presets)
+    presets[preset.name] = preset
+    return dataclasses.replace(settings, presets=presets)
+
+
+def remove_preset(settings: Settings, name: str) -> Settings:
+    """Remove a user's preset, or return a built-in one to its defaults."""
+    if name not in settings.presets:
+        raise ConfigError(f"Unknown preset {name!r}. Known presets: {', '.join(settings.presets)}.")
+    presets = dict(settings.presets)
+    if name in PRESETS:
+        presets[name] = PRESETS[name]
+        default = settings.default_preset
+    else:
+        del presets[name]
+        default = DEFAULT_PRESET if settings.default_preset == name else settings.default_preset
+    return dataclasses.replace(settings, presets=presets, default_preset=default)
 
 
 def with_default_profile(settings: Settings, name: str) -> Settings:
@@ -586,8 +745,20 @@ def _migrate_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "version": 1}
 
 
+def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 gathers the app-wide preferences in a [general] table (ocr_engine was
+    top-level) and adds presets, which need nothing from version 1."""
+    data = {**data, "version": 2}
+    if "ocr_engine" in data:
+        general = data.get("general", {})
+        if not isinstance(general, dict):
+            raise TypeError("general is not a table")
+        data["general"] = {"ocr_engine": data.pop("ocr_engine"), **general}
+    return data
+
+
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
-MIGRATIONS: dict[int, Migration] = {0: _migrate_0_to_1}
+MIGRATIONS: dict[int, Migration] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 """``{from_version: function}``; each returns the data of ``from_version + 1`` with that
 version set. A new schema version adds one entry here and bumps SCHEMA_VERSION."""
 
@@ -670,7 +841,9 @@ class _Reader:
             if key not in _TOP_LEVEL_KEYS:
                 self.unknown(key, _TOP_LEVEL_KEYS)
         profiles = self.profiles(data.get("profiles", {}))
-        history = self.history(data.get("history", {}))
+        presets = self.presets(data.get("presets", {}), profiles)
+        values = self.table("history", data.get("history", {}), _HISTORY_RULES)
+        values.update(self.table("general", data.get("general", {}), _GENERAL_RULES))
         default = data.get("default_profile", DEFAULT_PROFILE)
         if not isinstance(default, str) or default not in profiles:
             self.warn(
@@ -678,42 +851,85 @@ class _Reader:
                 f"({', '.join(profiles)}); using {_quote(DEFAULT_PROFILE)}."
             )
             default = DEFAULT_PROFILE
-        engine = data.get("ocr_engine", "auto")
-        if engine not in OCR_ENGINES:
+        default_preset = data.get("default_preset", DEFAULT_PRESET)
+        if not isinstance(default_preset, str) or default_preset not in presets:
             self.warn(
-                f'ocr_engine {_show(engine)} is not one of {", ".join(OCR_ENGINES)}; using "auto".'
+                f"default_preset {_show(default_preset)} is not one of the presets "
+                f"({', '.join(presets)}); using {_quote(DEFAULT_PRESET)}."
             )
-            engine = "auto"
+            default_preset = DEFAULT_PRESET
         return Settings(
             version=SCHEMA_VERSION,
             default_profile=default,
             profiles=profiles,
-            ocr_engine=engine,
-            history_enabled=history["enabled"],  # type: ignore[arg-type]
-            history_max_entries=history["max_entries"],  # type: ignore[arg-type]
-            history_max_days=history["max_days"],  # type: ignore[arg-type]
+            default_preset=default_preset,
+            presets=presets,
+            **values,  # type: ignore[arg-type]
         )
 
-    def history(self, table: Mapping[str, Any]) -> dict[str, object]:
+    def table(
+        self, name: str, table: Mapping[str, Any], rules: Mapping[str, Callable[[object], object]]
+    ) -> dict[str, object]:
+        """The Settings attributes of a [name] table of single values, defaults filled in."""
         defaults = Settings()
-        values: dict[str, object] = {
-            "enabled": defaults.history_enabled,
-            "max_entries": defaults.history_max_entries,
-            "max_days": defaults.history_max_days,
-        }
+        values: dict[str, object] = {}
+        for key in rules:
+            attribute = _FIELDS[name, key]
+            values[attribute] = getattr(defaults, attribute)
         for key, raw in table.items():
-            rule = _HISTORY_RULES.get(key)
+            rule = rules.get(key)
             if rule is None:
-                self.unknown(key, _HISTORY_RULES, "history")
+                self.unknown(key, rules, name)
                 continue
+            attribute = _FIELDS[name, key]
             try:
-                values[key] = rule(raw)
+                values[attribute] = rule(raw)
             except _Invalid as exc:
                 self.warn(
-                    f"{_key('history', key)} {exc.reason}, not {_show(raw)}; "
-                    f"using the default, {_show(values[key])}."
+                    f"{_key(name, key)} {exc.reason}, not {_show(raw)}; "
+                    f"using the default, {_show(values[attribute])}."
                 )
         return values
+
+    def presets(
+        self, tables: Mapping[str, Any], profiles: Mapping[str, Profile]
+    ) -> dict[str, Preset]:
+        presets = dict(PRESETS)
+        for name, table in tables.items():
+            where = _key("presets", name)
+            if not isinstance(table, dict):
+                self.warn(f"{where} must be a table ([{where}]), not {_show(table)}; ignored.")
+                continue
+            if not _NAME_RE.fullmatch(name):
+                self.warn(f"invalid preset name {where}; the preset is ignored.")
+                continue
+            base = presets.get(name)
+            values: dict[str, object] = {k: getattr(base, k) for k in _PRESET_RULES} if base else {}
+            for key, raw in table.items():
+                rule = _PRESET_RULES.get(key)
+                if rule is None:
+                    self.unknown(key, _PRESET_RULES, "presets", name)
+                    continue
+                try:
+                    values[key] = rule(raw)
+                except _Invalid as exc:
+                    fallback = "using the default" if base else "ignored"
+                    self.warn(
+                        f"{_key('presets', name, key)} {exc.reason}, not {_show(raw)}; {fallback}."
+                    )
+            if "prompt" not in values:
+                self.warn(f"preset {_key(name)} needs a prompt; the preset is ignored.")
+                continue
+            profile = values.get("profile", "")
+            if profile and profile not in profiles:
+                self.warn(
+                    f"{_key('presets', name, 'profile')} {_show(profile)} is not one of the "
+                    "profiles; the default profile answers it."
+                )
+                values["profile"] = ""
+            values.setdefault("label", "")
+            presets[name] = Preset(name=name, **values)  # type: ignore[arg-type]
+        return presets
 
     def profiles(self, tables: Mapping[str, Any]) -> dict[str, Profile]:
         profiles = dict(BUILTIN_PROFILES)
@@ -804,7 +1020,7 @@ def _parse(raw: bytes) -> dict[str, Any]:
             f"this one reads up to version {SCHEMA_VERSION})"
         )
     data = _migrate(data, version)
-    for table in ("history", "profiles"):
+    for table in ("general", "history", "profiles", "presets"):
         if table in data and not isinstance(data[table], dict):
             raise _Corrupt(f"has {table} = {_show(data[table])} where a [{table}] table belongs")
     return data
@@ -843,29 +1059,28 @@ def load_settings(path: Path | None = None) -> LoadResult:
 # --- saving --------------------------------------------------------------------------
 
 
-def _to_document(settings: Settings) -> dict[str, Any]:
+def _to_document(settings: Settings, *, full: bool = False) -> dict[str, Any]:
+    """The settings as the file's tables: only what differs from the defaults, or with
+    ``full`` every value (for ``screenscribe config show``; unset values left out)."""
     defaults = Settings()
     doc: dict[str, Any] = {"version": SCHEMA_VERSION}
-    if settings.default_profile != defaults.default_profile:
-        doc["default_profile"] = settings.default_profile
-    if settings.ocr_engine != defaults.ocr_engine:
-        doc["ocr_engine"] = settings.ocr_engine
-    history: dict[str, Any] = {}
-    if settings.history_enabled != defaults.history_enabled:
-        history["enabled"] = settings.history_enabled
-    if settings.history_max_entries != defaults.history_max_entries:
-        history["max_entries"] = settings.history_max_entries
-    if settings.history_max_days is not None:
-        history["max_days"] = settings.history_max_days
-    if history:
-        doc["history"] = history
+    for key in ("default_profile", "default_preset"):
+        if full or getattr(settings, key) != getattr(defaults, key):
+            doc[key] = getattr(settings, key)
+    for (section, key), attribute in _FIELDS.items():
+        value = getattr(settings, attribute)
+        if (full or value != getattr(defaults, attribute)) and value is not None:
+            doc.setdefault(section, {})[key] = value
     profiles: dict[str, Any] = {}
     for name, profile in settings.profiles.items():
         base = BUILTIN_PROFILES.get(name)
         reference: Mapping[str, object] = _flatten(base) if base else _PROFILE_DEFAULTS
         table: dict[str, Any] = {}
         for key, value in _flatten(profile).items():
-            if base is None and key in _REQUIRED_KEYS:
+            if full:
+                if value is not None:
+                    table[key] = value
+            elif base is None and key in _REQUIRED_KEYS:
                 table[key] = value
             elif value != reference[key]:
                 table[key] = False if value is None else value
@@ -873,6 +1088,18 @@ def _to_document(settings: Settings) -> dict[str, Any]:
             profiles[name] = table
     if profiles:
         doc["profiles"] = profiles
+    presets: dict[str, Any] = {}
+    for name, preset in settings.presets.items():
+        builtin = PRESETS.get(name)
+        changed = {
+            key: getattr(preset, key)
+            for key in _PRESET_RULES
+            if full or builtin is None or getattr(preset, key) != getattr(builtin, key)
+        }
+        if changed:
+            presets[name] = changed
+    if presets:
+        doc["presets"] = presets
     return doc
 
 

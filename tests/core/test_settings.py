@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from desktop_app.core import settings as mod
 from desktop_app.core.errors import ConfigError
 from desktop_app.core.models import Sampling
+from desktop_app.core.prompts import PRESETS, Preset
 from desktop_app.core.settings import (
     BUILTIN_PROFILES,
     MIGRATIONS,
@@ -31,7 +32,9 @@ from desktop_app.core.settings import (
     config_dir,
     data_dir,
     load_settings,
+    remove_preset,
     remove_profile,
+    replace_preset,
     replace_profile,
     resolve_profile,
     save_settings,
@@ -124,7 +127,7 @@ def test_importing_settings_imports_only_the_standard_library_extras_lazily() ->
 def test_defaults() -> None:
     defaults = Settings()
 
-    assert defaults.version == SCHEMA_VERSION == 1
+    assert defaults.version == SCHEMA_VERSION == 2
     assert defaults.default_profile == "hosted"
     assert defaults.history_enabled is True
     assert defaults.history_max_entries == 10000
@@ -224,7 +227,7 @@ def test_defaults_save_as_just_the_version(config: Path) -> None:
     path = save_settings(Settings())
     text = path.read_text(encoding="utf-8")
 
-    assert tomllib.loads(text) == {"version": 1}
+    assert tomllib.loads(text) == {"version": 2}
     assert text.startswith("# ScreenScribe settings")
     assert "keyring" in text.splitlines()[1] + text.splitlines()[2]
 
@@ -237,7 +240,7 @@ def test_only_values_that_differ_are_written(config: Path) -> None:
     doc = tomllib.loads(save_settings(settings).read_text(encoding="utf-8"))
 
     assert doc == {
-        "version": 1,
+        "version": 2,
         "history": {"max_entries": 500},
         "profiles": {
             "vllm": {"temperature": 0.2},
@@ -319,7 +322,7 @@ def test_not_utf8_is_backed_up(config: Path) -> None:
 
 
 def test_newer_version_is_backed_up(config: Path) -> None:
-    original = 'version = 2\ndefault_profile = "vllm"\n'
+    original = 'version = 3\ndefault_profile = "vllm"\n'
     write(config, original)
 
     result = load_settings()
@@ -329,7 +332,7 @@ def test_newer_version_is_backed_up(config: Path) -> None:
     assert backup.read_text(encoding="utf-8") == original
     warning = only_warning(result)
     assert "newer" in warning
-    assert "version 2" in warning
+    assert "version 3" in warning
     assert str(backup) in warning
 
 
@@ -642,15 +645,15 @@ def test_file_without_version_is_migrated_from_version_0(config: Path) -> None:
     result = load_settings()
 
     assert result.warnings == ()
-    assert result.settings.version == 1
+    assert result.settings.version == 2
     assert result.settings.default_profile == "vllm"
     assert result.settings.profiles["vllm"].sampling.temperature == 0.3
     save_settings(result.settings)
-    assert tomllib.loads((config / "settings.toml").read_text(encoding="utf-8"))["version"] == 1
+    assert tomllib.loads((config / "settings.toml").read_text(encoding="utf-8"))["version"] == 2
 
 
 def test_migrations_run_in_order(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A future version 2 that renamed ``model_name`` to ``model``: both older files load."""
+    """A future version 3 that renamed ``model_name`` to ``model``: both older files load."""
 
     def rename(data: dict[str, object]) -> dict[str, object]:
         profiles = data.get("profiles", {})
@@ -658,23 +661,31 @@ def test_migrations_run_in_order(config: Path, monkeypatch: pytest.MonkeyPatch) 
         for table in profiles.values():
             if "model_name" in table:
                 table["model"] = table.pop("model_name")
-        return {**data, "version": 2}
+        return {**data, "version": 3}
 
-    monkeypatch.setattr(mod, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(MIGRATIONS, 1, rename)
+    monkeypatch.setattr(mod, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(MIGRATIONS, 2, rename)
 
     write(config, '[profiles.vllm]\nmodel_name = "from-v0"\n')
     from_v0 = load_settings()
     write(config, 'version = 1\n[profiles.vllm]\nmodel_name = "from-v1"\n')
     from_v1 = load_settings()
-    write(config, 'version = 2\n[profiles.vllm]\nmodel = "v2"\n')
+    write(config, 'version = 2\n[profiles.vllm]\nmodel_name = "from-v2"\n')
+    from_v2 = load_settings()
+    write(config, 'version = 3\n[profiles.vllm]\nmodel = "v3"\n')
     current = load_settings()
 
-    assert (from_v0.warnings, from_v1.warnings, current.warnings) == ((), (), ())
+    assert (from_v0.warnings, from_v1.warnings, from_v2.warnings, current.warnings) == (
+        (),
+        (),
+        (),
+        (),
+    )
     assert from_v0.settings.profiles["vllm"].model == "from-v0"
     assert from_v1.settings.profiles["vllm"].model == "from-v1"
-    assert current.settings.profiles["vllm"].model == "v2"
-    assert save_settings(current.settings).read_text(encoding="utf-8").count("version = 2") == 1
+    assert from_v2.settings.profiles["vllm"].model == "from-v2"
+    assert current.settings.profiles["vllm"].model == "v3"
+    assert save_settings(current.settings).read_text(encoding="utf-8").count("version = 3") == 1
 
 
 def test_a_migration_that_cannot_read_the_file_backs_it_up(
@@ -685,7 +696,7 @@ def test_a_migration_that_cannot_read_the_file_backs_it_up(
         assert isinstance(profiles, dict)
         return {**data, "profiles": {k: dict(v) for k, v in profiles.items()}, "version": 2}
 
-    monkeypatch.setattr(mod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(mod, "SCHEMA_VERSION", 3)
     monkeypatch.setitem(MIGRATIONS, 1, strict)
     write(config, 'version = 1\n[profiles]\nvllm = "not a table"\n')
 
@@ -973,3 +984,149 @@ def test_ocr_engine_setting_round_trips_and_bad_values_fall_back(tmp_path: Path)
     result = load_settings(path)
     assert result.settings.ocr_engine == "auto"
     assert any("ocr_engine" in w for w in result.warnings)
+
+
+# --- version 2: [general], presets ---------------------------------------------------------
+
+
+def test_migration_1_to_2_moves_ocr_engine_into_general(config: Path) -> None:
+    write(config, 'version = 1\nocr_engine = "local"\ndefault_profile = "vllm"\n')
+
+    result = load_settings()
+
+    assert result.warnings == ()
+    assert result.settings.ocr_engine == "local"
+    assert result.settings.default_profile == "vllm"
+    doc = tomllib.loads(save_settings(result.settings).read_text(encoding="utf-8"))
+    assert doc == {"version": 2, "default_profile": "vllm", "general": {"ocr_engine": "local"}}
+
+
+def test_migration_1_to_2_keeps_a_general_table_written_by_hand(config: Path) -> None:
+    write(config, 'version = 1\nocr_engine = "endpoint"\n[general]\ntheme = "dark"\n')
+
+    result = load_settings()
+
+    assert result.warnings == ()
+    assert (result.settings.ocr_engine, result.settings.theme) == ("endpoint", "dark")
+
+
+def test_general_and_history_values_round_trip(config: Path) -> None:
+    settings = dataclasses.replace(
+        Settings(),
+        start_at_login=True,
+        panel_placement="cursor",
+        panel_font_size=14,
+        theme="light",
+        history_store_images="full",
+    )
+    save_settings(settings)
+
+    result = load_settings()
+
+    assert result.warnings == ()
+    assert result.settings == settings
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "default"),
+    [
+        ('theme = "purple"', "theme", "system"),
+        ("panel_font_size = 100", "panel_font_size", None),
+        ('panel_placement = "moon"', "panel_placement", "beside"),
+        ("start_at_login = 1", "start_at_login", False),
+        ('keyring = "paper"', "keyring", "system"),
+    ],
+)
+def test_a_bad_general_value_falls_back_with_a_warning(
+    config: Path, line: str, field: str, default: object
+) -> None:
+    write(config, f"version = 2\n[general]\n{line}\n")
+
+    result = load_settings()
+
+    assert getattr(result.settings, field) == default
+    assert f"general.{line.split(maxsplit=1)[0]}" in only_warning(result)
+
+
+def test_presets_builtin_overrides_and_user_presets_load(config: Path) -> None:
+    write(
+        config,
+        "version = 2\n"
+        'default_preset = "german"\n'
+        "[presets.ocr]\n"
+        'profile = "vllm"\n'
+        "auto_copy = false\n"
+        "[presets.german]\n"
+        'label = "Translate to German"\n'
+        'prompt = "Translate the text in the image into German."\n'
+        "auto_copy = true\n",
+    )
+
+    result = load_settings()
+
+    assert result.warnings == ()
+    settings = result.settings
+    assert list(settings.presets) == [*PRESETS, "german"]
+    ocr = settings.presets["ocr"]
+    assert (ocr.profile, ocr.auto_copy, ocr.prompt) == ("vllm", False, PRESETS["ocr"].prompt)
+    german = settings.preset()
+    assert german.name == "german"
+    assert (german.kind, german.auto_copy, german.hotkey) == ("prompt", True, "")
+    doc = tomllib.loads(save_settings(settings).read_text(encoding="utf-8"))
+    assert doc["presets"]["ocr"] == {"profile": "vllm", "auto_copy": False}
+    assert doc["presets"]["german"]["prompt"].startswith("Translate the text")
+    assert load_settings().settings == settings
+
+
+def test_a_preset_without_prompt_or_with_an_unknown_profile_is_reported(config: Path) -> None:
+    write(
+        config,
+        "version = 2\n"
+        "[presets.empty]\n"
+        'label = "Nothing"\n'
+        "[presets.elsewhere]\n"
+        'prompt = "Read it."\n'
+        'profile = "nowhere"\n'
+        "[presets.table]\n"
+        'kind = "dance"\n',
+    )
+
+    result = load_settings()
+
+    assert "empty" not in result.settings.presets
+    assert result.settings.presets["elsewhere"].profile == ""
+    assert result.settings.presets["table"].kind == "prompt"
+    text = " | ".join(result.warnings)
+    assert "preset empty needs a prompt" in text
+    assert "presets.elsewhere.profile" in text
+    assert "presets.table.kind" in text
+    assert len(result.warnings) == 3
+
+
+def test_settings_refuse_a_preset_with_an_unknown_profile() -> None:
+    bad = dataclasses.replace(PRESETS["ocr"], profile="nowhere")
+    with pytest.raises(ConfigError, match="Unknown profile 'nowhere'"):
+        replace_preset(Settings(), bad)
+
+
+def test_removing_a_profile_sends_its_presets_to_the_default_profile() -> None:
+    settings = replace_profile(Settings(), mybox())
+    settings = replace_preset(settings, dataclasses.replace(PRESETS["ocr"], profile="mybox"))
+
+    after = remove_profile(settings, "mybox")
+
+    assert after.presets["ocr"].profile == ""
+
+
+def test_removing_a_preset_restores_a_builtin_or_drops_a_users() -> None:
+    mine = Preset("mine", "Mine", "Do it.")
+    settings = dataclasses.replace(replace_preset(Settings(), mine), default_preset="mine")
+    settings = replace_preset(settings, dataclasses.replace(PRESETS["ask"], label="Question"))
+
+    settings = remove_preset(remove_preset(settings, "mine"), "ask")
+
+    assert "mine" not in settings.presets
+    assert settings.default_preset == "ocr"
+    assert settings.presets["ask"] == PRESETS["ask"]
+    with pytest.raises(ConfigError, match="Unknown preset"):
+        remove_preset(settings, "mine")
