@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from desktop_app import instance
 from desktop_app.capture import CaptureError, Capturer
 from desktop_app.core.errors import ScreenScribeError
-from desktop_app.core.prompts import PRESETS
 from desktop_app.core.settings import Profile, Settings, load_settings, resolve_profile
 from desktop_app.ui.overlay import RegionOverlay, Selection
 from desktop_app.ui.tray import LauncherUi, TrayUi, app_icon
@@ -157,6 +156,8 @@ class AppController(QObject):
             command, mode = parse_app_command(argv)
         except ScreenScribeError as exc:
             return str(exc)
+        if mode is not None and mode not in self.settings.presets:
+            return f"Unknown preset {mode!r}. Known presets: {', '.join(self.settings.presets)}."
         if command == "capture":
             self.start_capture(mode)
         elif command == "clipboard":
@@ -170,7 +171,8 @@ class AppController(QObject):
 
     # -- capture -----------------------------------------------------------------------
 
-    def start_capture(self, mode: str = "ocr") -> None:
+    def start_capture(self, mode: str | None = None) -> None:
+        mode = mode or self.settings.default_preset
         if self.overlay is not None:
             self.overlay.set_mode(mode)
             return
@@ -201,7 +203,9 @@ class AppController(QObject):
             self.notify("Cannot capture the screen", str(exc), error=True)
             self._maybe_quit_one_shot()
             return
-        self.overlay = RegionOverlay(pictures, mode=mode, parent=self)
+        self.overlay = RegionOverlay(
+            pictures, mode=mode, presets=self.settings.presets, parent=self
+        )
         self.overlay.region_selected.connect(self._on_overlay_region_selected)
         self.overlay.selection_cancelled.connect(self._on_overlay_selection_cancelled)
         self.overlay.show()
@@ -233,14 +237,18 @@ class AppController(QObject):
             self._maybe_quit_one_shot()
             return
         screen = _screen_named(selection.picture.name)
-        prompt = selection.question or PRESETS[selection.mode].prompt
+        prompt = selection.question or self.settings.preset(selection.mode).prompt
         self.open_panel(
             prepared, selection.mode, prompt, "screen", selection.global_rect, screen, chosen
         )
 
-    def ocr_clipboard(self, mode: str = "ocr") -> None:
+    def ocr_clipboard(self, mode: str | None = None) -> None:
         from desktop_app.clipboard import read_image
         from desktop_app.core.imaging import image_from_bgra
+
+        mode = mode or self.settings.default_preset
+        if self.settings.preset(mode).kind == "ask":
+            mode = "ocr"  # nowhere to type the question: read the text instead
 
         chosen = self.answer_source(mode)
         if chosen is None:
@@ -258,15 +266,18 @@ class AppController(QObject):
             self.notify("Nothing to read on the clipboard", str(exc), error=True)
             self._maybe_quit_one_shot()
             return
-        prompt = PRESETS[mode if mode != "ask" else "ocr"].prompt
+        prompt = self.settings.preset(mode).prompt
         self.open_panel(
             prepared, mode, prompt, item.source, None, QGuiApplication.primaryScreen(), chosen
         )
 
     # -- panels ------------------------------------------------------------------------
 
-    def profile(self) -> Profile:
-        return resolve_profile(self.settings)
+    def profile(self, mode: str | None = None) -> Profile:
+        """The endpoint profile that answers the preset ``mode`` (its own, else the
+        default profile)."""
+        preset = self.settings.preset(mode) if mode else None
+        return resolve_profile(self.settings, (preset.profile or None) if preset else None)
 
     def answer_source(self, mode: str) -> tuple[AnswerSource, Profile] | None:
         """The engine for ``mode``: the configured endpoint, or, with none configured, the
@@ -274,11 +285,12 @@ class AppController(QObject):
         needs a vision model that is not configured."""
         from desktop_app.core.engines import OFFLINE_PROFILE, choose_engine, endpoint_configured
 
-        profile = self.profile()
+        profile = self.profile(mode)
+        kind = self.settings.preset(mode).kind
         try:
-            requested = self.settings.ocr_engine if mode == "ocr" else "auto"
+            requested = self.settings.ocr_engine if kind == "ocr" else "auto"
             engine = choose_engine(
-                requested, mode, configured=endpoint_configured(self.settings, profile)
+                requested, kind, configured=endpoint_configured(self.settings, profile)
             )
         except ScreenScribeError as exc:
             self.notify("No vision model configured", str(exc), error=True)
@@ -291,7 +303,9 @@ class AppController(QObject):
         """The offline engine, offered to compare a model's transcription with."""
         from desktop_app.core.local_ocr import is_available
 
-        if mode != "ocr" or not answer_source.can_chat or not is_available():
+        if self.settings.preset(mode).kind != "ocr":
+            return None
+        if not answer_source.can_chat or not is_available():
             return None
         return self.local_source()
 
@@ -300,10 +314,10 @@ class AppController(QObject):
         from desktop_app.core.engines import OFFLINE_PROFILE, endpoint_configured
         from desktop_app.core.local_ocr import is_available
 
-        if mode != "ocr":
+        if self.settings.preset(mode).kind != "ocr":
             return ()
         engines: list[tuple[AnswerSource, Profile]] = []
-        profile = self.profile()
+        profile = self.profile(mode)
         if endpoint_configured(self.settings, profile):
             engines.append((self.client_for(profile), profile))
         if is_available():
@@ -367,12 +381,21 @@ class AppController(QObject):
         from desktop_app.ui.panel import AnswerPanel, PanelContext, PanelJob
 
         answer_source, profile = chosen
+        preset = self.settings.preset(mode)
         panel = AnswerPanel(
-            PanelJob(image=image, mode=mode, prompt=prompt, source=source),
+            PanelJob(
+                image=image,
+                mode=mode,
+                prompt=prompt,
+                source=source,
+                kind=preset.kind,
+                label=preset.display_name,
+            ),
             PanelContext(
                 profile=profile,
                 client=answer_source,
                 history=self.history(),
+                auto_copy=preset.auto_copy,
                 cross_check=self._cross_check_source(mode, answer_source),
                 engines=self._engines_for(mode),
             ),

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-APP_MODES = ("ocr", "ask", "table", "describe")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 
 
@@ -131,9 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"`screenscribe {name}` to a key in your desktop's settings: a "
             "running app opens at once; with none, a one-shot app starts.",
         )
-        cmd.add_argument(
-            "--mode", choices=APP_MODES, default="ocr", help="ocr (default), ask, table or describe"
-        )
+        _add_preset_flag(cmd)
 
     models = sub.add_parser("models", help="list the endpoint's models")
     _add_endpoint_flags(models)
@@ -154,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _cmd_app()
         if args.command in ("capture", "clipboard"):
-            return _cmd_app([args.command, "--mode", args.mode], one_shot=True)
+            preset = ["--preset", args.preset] if args.preset else []
+            return _cmd_app([args.command, *preset], one_shot=True)
         handler = {
             "ocr": _cmd_ocr,
             "ask": _cmd_ask,
@@ -208,15 +206,27 @@ class _ForwardedParser(_Parser):
         raise _usage(message)
 
 
-def parse_app_command(argv: Sequence[str]) -> tuple[str, str]:
-    """A command handed to the running app: ``(command, mode)``. Raises ``UsageError``."""
+def _add_preset_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preset",
+        "--mode",
+        dest="preset",
+        metavar="NAME",
+        help="prompt preset: ocr, ask, table, describe, translate or one of yours "
+        "(default: the default preset in the settings)",
+    )
+
+
+def parse_app_command(argv: Sequence[str]) -> tuple[str, str | None]:
+    """A command handed to the running app: ``(command, preset or None for the
+    default)``. Raises ``UsageError``; the app checks that the preset exists."""
     parser = _ForwardedParser(prog="screenscribe", add_help=False)
     from desktop_app.instance import FORWARDED_COMMANDS
 
     parser.add_argument("command", choices=FORWARDED_COMMANDS)
-    parser.add_argument("--mode", choices=APP_MODES, default="ocr")
+    _add_preset_flag(parser)
     args = parser.parse_args(list(argv))
-    return args.command, args.mode
+    return args.command, args.preset
 
 
 # --- shared set-up -------------------------------------------------------------------

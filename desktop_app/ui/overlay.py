@@ -11,6 +11,7 @@ field opens at the selection.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
@@ -30,7 +31,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QLineEdit, QWidget
 
 from desktop_app.capture import ScreenPicture
-from desktop_app.core.prompts import PRESETS
+from desktop_app.core.prompts import PRESETS, Preset, kind_of
 
 MODE_KEYS = {
     Qt.Key.Key_O: "ocr",
@@ -67,10 +68,12 @@ class RegionOverlay(QObject):
         *,
         mode: str = "ocr",
         confirm_on_release: bool = True,
+        presets: Mapping[str, Preset] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.mode = mode
+        self.presets = PRESETS if presets is None else presets
         self.confirm_on_release = confirm_on_release
         self._done = False
         screens = {s.name(): s for s in QGuiApplication.screens()}
@@ -88,6 +91,11 @@ class RegionOverlay(QObject):
             focus.activateWindow()
             focus.raise_()
             focus.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+
+    @property
+    def asks(self) -> bool:
+        """The mode's preset takes a question typed in the overlay."""
+        return kind_of(self.mode, self.presets) == "ask"
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -248,11 +256,11 @@ class OverlayWindow(QWidget):
         if self.selection is None or self.selection.isEmpty():
             return
         self.selection = self._clamped(self.selection)
-        if self.overlay.mode == "ask" and self._question is None:
+        if self.overlay.asks and self._question is None:
             self._open_question()
             return
         question = self._question.text().strip() if self._question is not None else None
-        if self.overlay.mode == "ask" and not question:
+        if self.overlay.asks and not question:
             return
         r = self.selection
         lr = self._logical_rect(r)
@@ -263,7 +271,7 @@ class OverlayWindow(QWidget):
                 picture=self.picture,
                 rect=(r.x(), r.y(), r.width(), r.height()),
                 mode=self.overlay.mode,
-                question=question if self.overlay.mode == "ask" else None,
+                question=question if self.overlay.asks else None,
                 global_rect=global_rect,
             )
         )
@@ -336,9 +344,8 @@ class OverlayWindow(QWidget):
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _draw_help(self, p: QPainter) -> None:
-        mode = (
-            PRESETS[self.overlay.mode].label if self.overlay.mode in PRESETS else self.overlay.mode
-        )
+        preset = self.overlay.presets.get(self.overlay.mode)
+        mode = preset.display_name if preset else self.overlay.mode
         text = (
             f"{mode}  ·  drag to select  ·  O text  A ask  T table  D describe  ·  "
             "arrows nudge, Shift resizes  ·  Enter confirms  ·  Esc cancels"

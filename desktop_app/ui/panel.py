@@ -86,7 +86,7 @@ from desktop_app.core.imaging import prepare_image
 from desktop_app.core.metering import format_cost, is_local_endpoint, request_cost
 from desktop_app.core.models import ChatRequest, PreparedImage, Turn
 from desktop_app.core.pipeline import AnswerSource, Outcome, save_to_history
-from desktop_app.core.prompts import PRESETS
+from desktop_app.core.prompts import PRESETS, kind_of
 from desktop_app.core.textdiff import Segment, agreement, word_diff
 from desktop_app.workers import StreamHandle, start_stream
 
@@ -127,9 +127,18 @@ _BADGE_STYLE = "QLabel { border: 1px solid palette(mid); border-radius: 6px; pad
 @dataclass(frozen=True)
 class PanelJob:
     image: PreparedImage  # what is sent (PNG bytes inside)
-    mode: str  # "ocr" | "ask" | "table" | "describe" (core.prompts.PRESETS keys)
+    mode: str  # the preset's name: "ocr", "ask", "table", ... or one of the user's
     prompt: str  # the first user message (preset prompt, or the user's question for "ask")
     source: str = "screen"  # "screen", "clipboard" or a file path (for history)
+    kind: str = ""  # the preset's kind (core.prompts.KINDS); "" = the built-in's, by mode
+    label: str = ""  # the preset's label for the header; "" = the built-in's, by mode
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", kind_of(self.mode))
+        if not self.label:
+            preset = PRESETS.get(self.mode)
+            object.__setattr__(self, "label", preset.label if preset else self.mode.capitalize())
 
 
 @dataclass
@@ -137,7 +146,8 @@ class PanelContext:
     profile: Profile
     client: AnswerSource  # an endpoint or the offline engine; shared, thread-safe
     history: History | None
-    auto_copy: bool = True  # OCR mode: copy the answer to the clipboard when it completes
+    # Copy the answer to the clipboard when it completes; None: in OCR mode only.
+    auto_copy: bool | None = None
     cross_check: AnswerSource | None = None  # the offline engine, to compare OCR answers
     # Who may answer this panel instead (OCR mode: the model and the offline engine),
     # offered in the Engine menu; the current one included. Empty: no menu.
@@ -323,7 +333,7 @@ class AnswerPanel(QWidget):
         )
         self._job = job
         self._ctx = context
-        self._markdown = job.mode != "ocr"
+        self._markdown = job.kind != "ocr"
         self._exchanges: list[_Exchange] = [_Exchange(None)]
         self._current: _Request | None = None  # the last request sent (Retry re-sends it)
         self._handle: StreamHandle | None = None  # the running one
@@ -346,8 +356,7 @@ class AnswerPanel(QWidget):
             if context.history is not None
             else None
         )
-        preset = PRESETS.get(job.mode)
-        self._mode_label_text = preset.label if preset else job.mode.capitalize()
+        self._mode_label_text = job.label
 
         self.setWindowTitle(f"ScreenScribe — {self._mode_label_text}")
         self.setAccessibleName("ScreenScribe answer")
@@ -995,7 +1004,8 @@ class AnswerPanel(QWidget):
                 state = "The server's content filter ended the answer."
             else:
                 state = "Done."
-            if not self._markdown and self._ctx.auto_copy and answer:
+            auto_copy = self._ctx.auto_copy
+            if answer and (auto_copy or (auto_copy is None and self._job.kind == "ocr")):
                 self._copy_text(answer)
                 state = "Copied to the clipboard." if state == "Done." else f"Copied. {state}"
             self._set_state(state)
@@ -1040,7 +1050,7 @@ class AnswerPanel(QWidget):
         self._cross_button.setVisible(
             not running
             and not self._cross_checked
-            and self._job.mode == "ocr"
+            and self._job.kind == "ocr"
             and self._ctx.cross_check is not None
             and self._ctx.client.can_chat
             and len(self._exchanges) == 1
@@ -1049,14 +1059,14 @@ class AnswerPanel(QWidget):
         )
         self._offline_button.setVisible(
             not running
-            and self._job.mode == "ocr"
+            and self._job.kind == "ocr"
             and self._ctx.cross_check is not None
             and len(self._exchanges) == 1
             and last.error is not None
             and not isinstance(last.error, Cancelled)
         )
         self._engine_button.setVisible(
-            not running and self._job.mode == "ocr" and len(self._ctx.engines) > 1
+            not running and self._job.kind == "ocr" and len(self._ctx.engines) > 1
         )
         self._reasoning_toggle.setVisible(bool(self._reasoning))
         if not self._reasoning:

@@ -19,6 +19,8 @@ from pytestqt.qtbot import QtBot
 
 from desktop_app import instance
 from desktop_app.app import AppController
+from desktop_app.core.prompts import Preset
+from desktop_app.core.settings import Settings, replace_preset
 from desktop_app.ui.tray import LauncherUi, TrayUi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +79,28 @@ def test_forwarded_capture_opens_the_overlay(qtbot: QtBot, controller: AppContro
     )
     controller.overlay.finish(None)
     assert controller.overlay is None
+
+
+def test_a_forwarded_capture_can_use_a_users_own_preset(
+    qtbot: QtBot, qapp: QApplication, socket_name: str
+) -> None:
+    from desktop_app.core.settings import save_settings
+
+    mine = Preset("mine", "My question", "Ask me.", kind="ask")
+    save_settings(replace_preset(Settings(), mine))
+    c = AppController(qapp)
+    try:
+        assert c.listen()
+        answer = _in_thread(lambda: instance.forward(["capture", "--preset", "mine"]))
+        qtbot.waitUntil(lambda: c.overlay is not None, timeout=3000)
+        qtbot.waitUntil(lambda: bool(answer), timeout=3000)
+        assert answer == [True]
+        assert c.overlay is not None
+        assert c.overlay.mode == "mine"
+        assert c.overlay.asks  # its kind is ask: the overlay will take a question
+        c.overlay.finish(None)
+    finally:
+        c.shutdown()
 
 
 def test_a_bad_forwarded_command_is_refused_with_a_message(
@@ -227,7 +251,7 @@ def test_second_process_makes_the_running_app_open_its_overlay(
             check=False,
         )
         assert bad.returncode == 2
-        assert b"invalid choice" in bad.stderr
+        assert b"Unknown preset 'x'" in bad.stderr
         assert instance.forward(["quit"])
         assert app.wait(timeout=10) == 0
     finally:

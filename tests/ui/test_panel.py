@@ -65,7 +65,7 @@ class MakePanel(Protocol):
         prompt: str | None = ...,
         *,
         profile: Profile | None = ...,
-        auto_copy: bool = ...,
+        auto_copy: bool | None = ...,
         history: History | None = ...,
     ) -> AnswerPanel: ...
 
@@ -108,7 +108,7 @@ def make_panel(
         prompt: str | None = None,
         *,
         profile: Profile | None = None,
-        auto_copy: bool = True,
+        auto_copy: bool | None = None,
         history: History | None = history,
     ) -> AnswerPanel:
         job = PanelJob(image, mode, prompt or PRESETS[mode].prompt)
@@ -340,6 +340,16 @@ def test_auto_copy_can_be_off(qtbot: QtBot, server: StreamServer, make_panel: Ma
     assert answer_of(qtbot, panel) == TEXT
     assert clipboard() == "(clipboard before the test)"
     assert state(panel) == "Done."
+
+
+def test_a_preset_with_auto_copy_copies_a_markdown_answer_as_written(
+    qtbot: QtBot, server: StreamServer, make_panel: MakePanel
+) -> None:
+    server.chat(stream_reply(vllm_stream(["| a | b |\n", "|---|---|\n", "| 1 | 2 |"])))
+    panel = make_panel("table", auto_copy=True)
+    answer_of(qtbot, panel)
+    assert clipboard() == "| a | b |\n|---|---|\n| 1 | 2 |"
+    assert "Copied" in state(panel)
 
 
 # --- stop, errors, retry ---------------------------------------------------------------
