@@ -27,6 +27,15 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_session_keys() -> Iterator[None]:
+    """Keys kept for "this session only" live in the test process: none leaks onward."""
+    yield
+    from desktop_app.core import secrets
+
+    secrets._session_keys.clear()
+
+
 @pytest.fixture
 def server() -> Iterator[StreamServer]:
     srv = StreamServer().start()

@@ -5,6 +5,10 @@ They are never written anywhere else, never logged and never put in an exception
 message. ``keyring`` is imported on first use, not at start-up.
 
 Reading is forgiving (no usable keyring means "no key"); writing explains what is missing.
+
+Where no keyring works (a headless Linux without Secret Service), a key can be kept in
+this process's memory for the session (:func:`set_session_key`), or, only when the user
+chooses it knowingly, in keyrings.alt's unencrypted file (:func:`use_keyring`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ __all__ = [
     "backend_available",
     "backend_description",
     "delete_api_key",
+    "file_keyring_available",
+    "forget_session_key",
     "get_api_key",
     "key_source",
     "set_api_key",
+    "set_session_key",
+    "use_keyring",
 ]
 
 SERVICE: Final = "screenscribe"
@@ -42,7 +50,9 @@ _HOW_TO_GET_ONE: Final = (
 
 _log = logging.getLogger(__name__)
 
-KeySource = Literal["environment", "keyring"]
+KeySource = Literal["environment", "session", "keyring"]
+
+_session_keys: dict[str, str] = {}  # profile -> key, in memory only, for this process
 
 
 def _env_key(env: Mapping[str, str] | None) -> str | None:
@@ -97,16 +107,72 @@ def get_api_key(profile: str, env: Mapping[str, str] | None = None) -> str | Non
 
     ``None`` when there is none, including when no keyring backend is usable.
     """
-    return _env_key(env) or _keyring_get(profile)
+    return _env_key(env) or _session_keys.get(profile) or _keyring_get(profile)
 
 
 def key_source(profile: str, env: Mapping[str, str] | None = None) -> KeySource | None:
     """Where :func:`get_api_key` would find the key, without revealing it."""
     if _env_key(env) is not None:
         return "environment"
+    if profile in _session_keys:
+        return "session"
     if _keyring_get(profile) is not None:
         return "keyring"
     return None
+
+
+def _clean_key(key: str) -> str:
+    cleaned = key.strip()
+    if not cleaned:
+        raise UsageError("The API key is empty.")
+    if any(c.isspace() or not c.isprintable() for c in cleaned):
+        raise UsageError("The API key contains spaces, line breaks or control characters.")
+    return cleaned
+
+
+def set_session_key(profile: str, key: str) -> None:
+    """Keep ``key`` for ``profile`` in memory until the app quits; nothing is written."""
+    _check_profile(profile)
+    _session_keys[profile] = _clean_key(key)
+
+
+def forget_session_key(profile: str) -> bool:
+    return _session_keys.pop(profile, None) is not None
+
+
+def file_keyring_available() -> bool:
+    """Whether keyrings.alt's file-backed keyring is installed (``pip install keyrings.alt``)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("keyrings.alt.file") is not None
+    except ImportError:  # "keyrings" itself is missing
+        return False
+
+
+def use_keyring(choice: str) -> None:
+    """``"system"``: the keyring the platform offers (the default). ``"file"``: keys in
+    keyrings.alt's *unencrypted* file in the user's data folder, for machines with no
+    keyring at all; only on the user's explicit choice. Raises :class:`SecretStoreError`
+    when the file keyring is not installed."""
+    import keyring
+
+    if choice == "file":
+        import importlib
+
+        try:
+            module = importlib.import_module("keyrings.alt.file")
+        except ImportError:
+            raise SecretStoreError(
+                "The file-backed keyring is not installed: pip install keyrings.alt"
+            ) from None
+        keyring.set_keyring(module.PlaintextKeyring())
+    elif choice == "system":
+        from keyring.core import init_backend
+
+        init_backend()
+    else:
+        raise UsageError(f"Unknown keyring choice {choice!r}: use system or file.")
 
 
 def _check_profile(profile: str) -> None:
@@ -121,11 +187,7 @@ def set_api_key(profile: str, key: str) -> None:
     and :class:`SecretStoreError` when there is no keyring or it refuses.
     """
     _check_profile(profile)
-    cleaned = key.strip()
-    if not cleaned:
-        raise UsageError("The API key is empty.")
-    if any(c.isspace() or not c.isprintable() for c in cleaned):
-        raise UsageError("The API key contains spaces, line breaks or control characters.")
+    cleaned = _clean_key(key)
 
     from keyring.errors import KeyringError, KeyringLocked, NoKeyringError
 

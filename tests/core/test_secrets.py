@@ -290,3 +290,58 @@ def test_importing_secrets_does_not_import_keyring() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- for this session only, and the file keyring on request -------------------------------
+
+
+def test_a_session_key_works_without_any_keyring_and_touches_no_disk(
+    no_keyring: KeyringBackend, tmp_path: Path
+) -> None:
+    before = sorted(p for p in tmp_path.rglob("*"))
+    secrets.set_session_key("hosted", f"  {KEY}\n")
+
+    assert secrets.get_api_key("hosted", env=NO_ENV) == KEY
+    assert secrets.key_source("hosted", env=NO_ENV) == "session"
+    assert secrets.get_api_key("vllm", env=NO_ENV) is None
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert secrets.forget_session_key("hosted")
+    assert secrets.get_api_key("hosted", env=NO_ENV) is None
+    assert not secrets.forget_session_key("hosted")
+
+
+def test_a_session_key_wins_over_the_keyring_and_loses_to_the_environment(
+    file_keyring: PlaintextKeyring,
+) -> None:
+    secrets.set_api_key("hosted", "stored-key")
+    secrets.set_session_key("hosted", KEY)
+
+    assert secrets.get_api_key("hosted", env=NO_ENV) == KEY
+    assert secrets.get_api_key("hosted", env={secrets.ENV_VAR: "from-env"}) == "from-env"
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "two words"])
+def test_a_bad_session_key_is_refused(no_keyring: KeyringBackend, bad: str) -> None:
+    with pytest.raises(UsageError):
+        secrets.set_session_key("hosted", bad)
+    assert secrets.get_api_key("hosted", env=NO_ENV) is None
+
+
+def test_choosing_the_file_keyring_makes_storing_work_where_none_did(
+    no_keyring: KeyringBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert secrets.file_keyring_available()
+    assert not secrets.backend_available()
+    with pytest.raises(SecretStoreError):
+        secrets.set_api_key("hosted", KEY)
+    try:
+        secrets.use_keyring("file")
+        assert secrets.backend_available()
+        assert "unencrypted file" in secrets.backend_description()
+        secrets.set_api_key("hosted", KEY)
+        assert secrets.get_api_key("hosted", env=NO_ENV) == KEY
+        stored = (tmp_path / "xdg" / "python_keyring" / "keyring_pass.cfg").read_text()
+        assert "hosted" in stored  # base64, not encrypted: why the dialog warns
+    finally:
+        keyring.set_keyring(no_keyring)
