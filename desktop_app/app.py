@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from desktop_app.core.pipeline import AnswerSource
     from desktop_app.ui.history_window import HistoryWindow
     from desktop_app.ui.panel import AnswerPanel
+    from desktop_app.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger("screenscribe.app")
 LAUNCHER_HIDE_MS = 150  # time for the X server to repaint under the hidden launcher
@@ -54,6 +55,8 @@ class AppController(QObject):
         self.panels: list[AnswerPanel] = []
         self._clients: dict[tuple[str, str], EndpointClient] = {}  # by (profile, base URL)
         self._history: History | None = None
+        self._retired: list[EndpointClient | History] = []  # replaced; closed at the end
+        self._settings_dialog: SettingsDialog | None = None
         self._local: LocalOcrSource | None = None
         self._history_opened = False
         self.server = QLocalServer(self)
@@ -106,9 +109,14 @@ class AppController(QObject):
             self.history_window.close()
         if self.overlay is not None:
             self.overlay.finish(None)
+        if self._settings_dialog is not None:
+            self._settings_dialog.close()
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        for old in self._retired:
+            old.close()
+        self._retired.clear()
         if self._local is not None:
             self._local.engine.close()
             self._local = None
@@ -294,6 +302,7 @@ class AppController(QObject):
             )
         except ScreenScribeError as exc:
             self.notify("No vision model configured", str(exc), error=True)
+            self.open_settings("endpoints", profile=profile.name)
             return None
         if engine == "endpoint":
             return self.client_for(profile), profile
@@ -441,17 +450,53 @@ class AppController(QObject):
         self.history_window.raise_()
         self.history_window.activateWindow()
 
-    def open_settings(self) -> None:
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
+    def open_settings(self, page: str = "endpoints", profile: str | None = None) -> None:
+        """The settings dialog at ``page`` (endpoints, presets, general)."""
+        if self._settings_dialog is None:
+            from desktop_app.ui.settings_dialog import SettingsDialog
 
-        from desktop_app.core.settings import save_settings, settings_path
+            self._settings_dialog = SettingsDialog(self.settings)
+            self._settings_dialog.setWindowIcon(app_icon())
+            self._settings_dialog.settings_changed.connect(self.apply_settings)
+        self._settings_dialog.show_page(page, profile=profile)
 
-        path = settings_path()
-        if not path.exists():
-            save_settings(self.settings, path)
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
-            self.notify("Settings", f"The settings file is {path}")
+    def apply_settings(self, settings: Settings) -> None:
+        """New settings (saved already) apply from the next request on; panels that are
+        open keep the endpoint they started with."""
+        old, self.settings = self.settings, settings
+        self._retired.extend(self._clients.values())  # a key, URL or timeout may differ
+        self._clients.clear()
+        if self._history is not None:
+            if settings.history_enabled:
+                self._history.max_entries = settings.history_max_entries
+                self._history.max_age_days = settings.history_max_days
+            else:
+                self._retired.append(self._history)
+                self._history = None
+        if settings.history_enabled and not old.history_enabled:
+            self._history_opened = False  # open again on the next request
+        if settings.theme != old.theme:
+            apply_theme(settings.theme)
+        if settings.start_at_login != old.start_at_login:
+            from desktop_app.autostart import set_start_at_login
+
+            try:
+                set_start_at_login(settings.start_at_login)
+            except ScreenScribeError as exc:
+                self.notify("Start at login", str(exc), error=True)
+
+
+def apply_theme(theme: str) -> None:
+    """Light, dark, or the system's colours (Qt 6.8+ on every platform style)."""
+    from PySide6.QtCore import Qt as _Qt
+
+    hints = QGuiApplication.styleHints()
+    scheme = {
+        "light": _Qt.ColorScheme.Light,
+        "dark": _Qt.ColorScheme.Dark,
+    }.get(theme, _Qt.ColorScheme.Unknown)
+    if hasattr(hints, "setColorScheme"):
+        hints.setColorScheme(scheme)
 
 
 def _prepare(image: PILImage | str, chosen: tuple[AnswerSource, Profile]) -> PreparedImage:

@@ -34,6 +34,7 @@ def _no_session_keys() -> Iterator[None]:
     from desktop_app.core import secrets
 
     secrets._session_keys.clear()
+    secrets._file_chosen = False
 
 
 @pytest.fixture

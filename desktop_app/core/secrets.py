@@ -67,12 +67,29 @@ def _backend() -> KeyringBackend:
     return keyring.get_keyring()
 
 
+def _is_plaintext(backend: KeyringBackend) -> bool:
+    return (
+        type(backend).__module__.startswith("keyrings.alt")
+        and "Plaintext" in type(backend).__name__
+    )
+
+
+_file_chosen = False  # use_keyring("file") was called: the user chose the plain file
+
+
 def _is_unusable(backend: KeyringBackend) -> bool:
     """True for keyring's stand-ins when nothing real is there: ``fail`` raises on every
-    call, ``null`` (chosen to disable keyring) silently drops what it is given."""
+    call, ``null`` (chosen to disable keyring) silently drops what it is given; and for
+    keyrings.alt's unencrypted file unless it was chosen (in the settings dialog, or by
+    name in ``$PYTHON_KEYRING_BACKEND``), since keyring would pick it on its own where
+    it is merely installed."""
     from keyring.backends import chainer, fail, null
 
     if isinstance(backend, fail.Keyring | null.Keyring):
+        return True
+    if _is_plaintext(backend) and not (
+        _file_chosen or os.environ.get("PYTHON_KEYRING_BACKEND", "").strip()
+    ):
         return True
     if isinstance(backend, chainer.ChainerBackend):
         return all(_is_unusable(b) for b in backend.backends)
@@ -157,6 +174,7 @@ def use_keyring(choice: str) -> None:
     when the file keyring is not installed."""
     import keyring
 
+    global _file_chosen  # noqa: PLW0603  (one process-wide choice, like keyring's own)
     if choice == "file":
         import importlib
 
@@ -167,9 +185,11 @@ def use_keyring(choice: str) -> None:
                 "The file-backed keyring is not installed: pip install keyrings.alt"
             ) from None
         keyring.set_keyring(module.PlaintextKeyring())
+        _file_chosen = True
     elif choice == "system":
         from keyring.core import init_backend
 
+        _file_chosen = False
         init_backend()
     else:
         raise UsageError(f"Unknown keyring choice {choice!r}: use system or file.")
@@ -244,10 +264,7 @@ def _describe(backend: KeyringBackend) -> str:
     if isinstance(backend, chainer.ChainerBackend):
         return " + ".join(_describe(b) for b in backend.backends if not _is_unusable(b))
     name = str(backend.name)
-    if (
-        type(backend).__module__.startswith("keyrings.alt")
-        and "Plaintext" in type(backend).__name__
-    ):
+    if _is_plaintext(backend):
         name += " (unencrypted file)"
     return name
 

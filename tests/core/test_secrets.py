@@ -345,3 +345,18 @@ def test_choosing_the_file_keyring_makes_storing_work_where_none_did(
         assert "hosted" in stored  # base64, not encrypted: why the dialog warns
     finally:
         keyring.set_keyring(no_keyring)
+
+
+def test_a_plaintext_file_keyring_picked_by_keyring_itself_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keyring picks keyrings.alt's plain file on its own where it is merely installed;
+    keys go there only when the user chose it."""
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring_pass.cfg")
+    with installed(backend):
+        assert not secrets.backend_available()
+        with pytest.raises(SecretStoreError):
+            secrets.set_api_key("hosted", KEY)
+        assert not Path(backend.file_path).exists()

@@ -288,6 +288,45 @@ def test_first_launch_ask_says_a_model_is_needed(unconfigured: AppController) ->
     assert unconfigured.overlay is None
     assert len(seen) == 1
     assert "needs a vision model" in seen[0]
+    dialog = unconfigured._settings_dialog
+    assert dialog is not None
+    assert dialog.isVisible()
+    assert dialog.tabs.currentIndex() == 0  # the endpoint page
+
+
+def test_first_launch_to_a_working_local_endpoint_through_the_dialog_alone(
+    qtbot: QtBot, unconfigured: AppController, server: StreamServer
+) -> None:
+    """What a new user does: asks, is sent to the endpoint page, picks the local vLLM
+    profile, types its address, makes it the default; the next question is answered."""
+    from PySide6.QtWidgets import QLineEdit
+
+    from desktop_app.core.settings import load_settings
+
+    unconfigured.start_capture("ask")
+    dialog = unconfigured._settings_dialog
+    assert dialog is not None
+    dialog.profile_combo.setCurrentIndex(dialog.profile_combo.findData("vllm"))
+    edit: QLineEdit = dialog.url_edit
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClick(edit, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(edit, server.base_url)
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    dialog.default_profile_check.click()
+    dialog.close()
+    assert unconfigured.settings.default_profile == "vllm"
+    assert unconfigured.settings.profiles["vllm"].base_url == server.base_url
+    assert load_settings().settings == unconfigured.settings  # saved, not only in memory
+    server.chat(stream_reply(vllm_stream(["A cat."])))
+    QGuiApplication.clipboard().setImage(QImage(str(DATA / "table_13px.png")))
+    unconfigured.ocr_clipboard("describe")
+    qtbot.waitUntil(lambda: len(unconfigured.panels) == 1, timeout=3000)
+    with qtbot.waitSignal(unconfigured.panels[0].answer_completed, timeout=10_000) as done:
+        pass
+    assert done.args == ["A cat."]
+    assert len(server.requests) == 1
+    unconfigured.panels[0].close()
 
 
 def test_cross_check_highlights_where_model_and_offline_engine_differ(
