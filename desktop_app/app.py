@@ -412,17 +412,36 @@ class AppController(QObject):
         panel.setWindowIcon(app_icon())
         panel.panel_closed.connect(lambda p=panel: self._on_panel_closed(p))
         panel.answer_completed.connect(lambda text, p=panel: self._on_panel_answer(p, text))
+        panel.settings_requested.connect(
+            lambda name: self.open_settings("endpoints", profile=name or None)
+        )
         self.panels.append(panel)
-        if region is not None and screen is not None:
-            panel.place_near(region, screen)
-        elif screen is not None:
-            geo = screen.availableGeometry()
-            panel.move(geo.center() - panel.rect().center())
+        if self.settings.panel_font_size:
+            panel.set_font_size(self.settings.panel_font_size)
+        self._place(panel, region, screen)
         panel.show()
         panel.raise_()
         panel.activateWindow()
         panel.start()
         return panel
+
+    def _place(self, panel: AnswerPanel, region: QRect | None, screen: QScreen | None) -> None:
+        """Where the settings put a new panel: beside the region, at the pointer, or in
+        the middle of the screen (also for a clipboard image, which has no region)."""
+        from PySide6.QtGui import QCursor
+
+        placement = self.settings.panel_placement
+        if placement == "cursor":
+            pointer = QCursor.pos()
+            at = QGuiApplication.screenAt(pointer) or screen
+            if at is not None:
+                panel.place_at(pointer, at)
+                return
+        if placement == "beside" and region is not None and screen is not None:
+            panel.place_near(region, screen)
+        elif screen is not None:
+            geo = screen.availableGeometry()
+            panel.move(geo.center() - panel.rect().center())
 
     def _on_panel_answer(self, panel: AnswerPanel, text: str) -> None:
         if not panel.isVisible() and text:

@@ -323,6 +323,7 @@ class AnswerPanel(QWidget):
 
     panel_closed = Signal()
     answer_completed = Signal(str)  # the whole answer, when a stream completes without error
+    settings_requested = Signal(str)  # the profile's name: open the settings at it
 
     def __init__(self, job: PanelJob, context: PanelContext, parent: QWidget | None = None):
         super().__init__(
@@ -373,6 +374,7 @@ class AnswerPanel(QWidget):
 
         QShortcut(QKeySequence("Ctrl+R"), self, self._on_retry_clicked)
         QShortcut(QKeySequence("Ctrl+W"), self, self.close)
+        QShortcut(QKeySequence("Ctrl+,"), self, self._on_settings_clicked)
         self._update_controls()
 
     # --- building ------------------------------------------------------------------------
@@ -423,6 +425,17 @@ class AnswerPanel(QWidget):
         self._pin_button.setToolTip("Pinned, Esc does not close the panel (Alt+P)")
         self._pin_button.toggled.connect(self._on_pin_toggled)
         title.addWidget(self._pin_button, 0, Qt.AlignmentFlag.AlignTop)
+        self._settings_button = QToolButton(bar)
+        self._settings_button.setObjectName("settings_button")
+        self._settings_button.setText("Settings")
+        self._settings_button.setIcon(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogDetailedView)
+        )
+        self._settings_button.setAutoRaise(True)
+        self._settings_button.setAccessibleName("Open the settings")
+        self._settings_button.setToolTip("Settings: endpoint, presets, preferences (Ctrl+,)")
+        self._settings_button.clicked.connect(self._on_settings_clicked)
+        title.addWidget(self._settings_button, 0, Qt.AlignmentFlag.AlignTop)
         self._close_button = QToolButton(bar)
         self._close_button.setObjectName("close_button")
         self._close_button.setIcon(
@@ -674,6 +687,20 @@ class AnswerPanel(QWidget):
         self._started = True
         self._send(_Request(self._chat(self._job.prompt, ()), 0))
 
+    def set_font_size(self, points: float) -> None:
+        """The answer's font size (the settings' panel font size)."""
+        font = self._answer.font()
+        font.setPointSizeF(points)
+        self._answer.setFont(font)
+        self._answer.document().setDefaultFont(font)
+
+    def place_at(self, point: QPoint, screen: QScreen) -> None:
+        """Puts the panel's top-left corner at ``point``, moved inside the screen."""
+        avail = screen.availableGeometry()
+        x = max(avail.left(), min(point.x(), avail.right() + 1 - self.width()))
+        y = max(avail.top(), min(point.y(), avail.bottom() + 1 - self.height()))
+        self.move(x, y)
+
     def place_near(self, region: QRect, screen: QScreen) -> None:
         """Puts the panel beside ``region`` (global logical coordinates): to its right,
         else left, else below, else above; always inside the screen's available area."""
@@ -812,6 +839,10 @@ class AnswerPanel(QWidget):
     def _on_worker_progress_reported(self, text: str) -> None:
         if not self._streaming:
             self._set_state(text)
+
+    @Slot()
+    def _on_settings_clicked(self) -> None:
+        self.settings_requested.emit(self._ctx.profile.name)
 
     @Slot()
     def _on_read_offline_clicked(self) -> None:

@@ -473,3 +473,44 @@ def test_no_engine_menu_when_only_the_offline_engine_can_read(
     assert button is not None
     assert not button.isVisible()
     panel.close()
+
+
+def test_panel_placement_and_font_size_follow_the_settings_at_once(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    import dataclasses
+
+    from PySide6.QtGui import QCursor
+    from PySide6.QtWidgets import QTextBrowser, QToolButton
+
+    server.chat(stream_reply(vllm_stream(["text"])))
+    controller.apply_settings(
+        dataclasses.replace(controller.settings, panel_placement="cursor", panel_font_size=17)
+    )
+    QCursor.setPos(300, 200)
+    qtbot.waitUntil(lambda: QCursor.pos().x() == 300, timeout=2000)
+    QGuiApplication.clipboard().setImage(_sample_image())
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    panel = controller.panels[0]
+    assert (panel.x(), panel.y()) == (300, 200)
+    view = panel.findChild(QTextBrowser, "answer_view")
+    assert view is not None
+    assert view.font().pointSizeF() == 17
+    button = panel.findChild(QToolButton, "settings_button")
+    assert button is not None
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    dialog = controller._settings_dialog
+    assert dialog is not None
+    assert dialog.isVisible()
+    assert dialog.tabs.currentIndex() == 0
+    dialog.close()
+    panel.close()
+    controller.apply_settings(dataclasses.replace(controller.settings, panel_placement="center"))
+    server.chat(stream_reply(vllm_stream(["text"])))
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    panel = controller.panels[0]
+    screen = QGuiApplication.primaryScreen().availableGeometry()
+    assert abs(panel.geometry().center().x() - screen.center().x()) <= 1
+    panel.close()
