@@ -386,6 +386,8 @@ class AppController(QObject):
         region: QRect | None,
         screen: QScreen | None,
         chosen: tuple[AnswerSource, Profile],
+        *,
+        restore: tuple[list[tuple[str | None, str]], int] | None = None,
     ) -> AnswerPanel:
         from desktop_app.ui.panel import AnswerPanel, PanelContext, PanelJob
 
@@ -407,6 +409,7 @@ class AppController(QObject):
                 auto_copy=preset.auto_copy,
                 cross_check=self._cross_check_source(mode, answer_source),
                 engines=self._engines_for(mode),
+                store_image=self.settings.history_store_images == "full",
             ),
         )
         panel.setWindowIcon(app_icon())
@@ -422,7 +425,10 @@ class AppController(QObject):
         panel.show()
         panel.raise_()
         panel.activateWindow()
-        panel.start()
+        if restore is not None:
+            panel.restore(*restore)
+        else:
+            panel.start()
         return panel
 
     def _place(self, panel: AnswerPanel, region: QRect | None, screen: QScreen | None) -> None:
@@ -468,6 +474,50 @@ class AppController(QObject):
         self.history_window.show()
         self.history_window.raise_()
         self.history_window.activateWindow()
+
+    def open_history_entry(self, entry_id: int) -> AnswerPanel | None:
+        """Opens a past conversation in a panel: its picture, prompt and answers; a
+        follow-up question continues it (with the full picture when the history keeps
+        full images, else with the thumbnail, and the panel says so)."""
+        from desktop_app.core.engines import OFFLINE_PROFILE
+        from desktop_app.panel_history import conversation_of
+
+        history = self.history()
+        if history is None:
+            return None
+        try:
+            found = conversation_of(history, entry_id)
+        except ScreenScribeError as exc:
+            self.notify("Cannot open that entry", str(exc), error=True)
+            return None
+        if found is None:
+            self.notify("History", "That entry is no longer in the history.")
+            return None
+        root, exchanges, picture, full = found
+        if root.profile == OFFLINE_PROFILE.name:
+            chosen: tuple[AnswerSource, Profile] = (self.local_source(), OFFLINE_PROFILE)
+        else:
+            name = root.profile if root.profile in self.settings.profiles else None
+            profile = resolve_profile(self.settings, name)
+            chosen = (self.client_for(profile), profile)
+        try:
+            prepared = _prepare(picture, chosen)
+        except ScreenScribeError as exc:
+            self.notify("Cannot open that entry", str(exc), error=True)
+            return None
+        panel = self.open_panel(
+            prepared,
+            root.mode,
+            root.prompt,
+            root.source or "history",
+            None,
+            QGuiApplication.primaryScreen(),
+            chosen,
+            restore=(exchanges, root.id),
+        )
+        if not full:
+            panel.note("Only a thumbnail of this picture was kept: follow-ups see it small.")
+        return panel
 
     def open_settings(self, page: str = "endpoints", profile: str | None = None) -> None:
         """The settings dialog at ``page`` (endpoints, presets, general)."""
@@ -518,7 +568,7 @@ def apply_theme(theme: str) -> None:
         hints.setColorScheme(scheme)
 
 
-def _prepare(image: PILImage | str, chosen: tuple[AnswerSource, Profile]) -> PreparedImage:
+def _prepare(image: PILImage | str | bytes, chosen: tuple[AnswerSource, Profile]) -> PreparedImage:
     """Sizes and encodes a picture for whoever answers: the model's pixel budget for an
     endpoint, the pixels as they are for the offline engine."""
     from desktop_app.core.imaging import prepare_image

@@ -78,6 +78,7 @@ class NewEntry:
     image_height: int | None = None
     source: str | None = None  # a file path, "screen", "clipboard"
     thumbnail: bytes | None = None  # a small JPEG
+    image: bytes | None = None  # the picture as sent (PNG), when full images are kept
     created_at: float | None = None  # epoch seconds; None means now
     parent_id: int | None = None  # the entry this one follows up
 
@@ -174,6 +175,14 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             INSERT INTO entries_fts(rowid, prompt, answer)
             VALUES (new.id, new.prompt, new.answer);
         END
+        """,
+    ),
+    (
+        """
+        CREATE TABLE images (
+            entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+            png      BLOB    NOT NULL
+        )
         """,
     ),
 )
@@ -496,6 +505,10 @@ class History:
                     "INSERT INTO thumbnails (entry_id, jpeg) VALUES (?, ?)",
                     (entry_id, entry.thumbnail),
                 )
+            if entry.image is not None:
+                conn.execute(
+                    "INSERT INTO images (entry_id, png) VALUES (?, ?)", (entry_id, entry.image)
+                )
             self._prune(conn)
         return entry_id
 
@@ -594,6 +607,22 @@ class History:
                 (id,),
             ).fetchone()
         return None if row is None else _entry(row)
+
+    def image(self, id: int) -> bytes | None:
+        """The full picture saved with entry ``id`` (PNG), or None when only a thumbnail
+        was kept."""
+        with self._reading("read") as conn:
+            row = conn.execute("SELECT png FROM images WHERE entry_id = ?", (id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def followups(self, id: int) -> list[HistoryEntry]:
+        """The entries that follow up entry ``id``, oldest first, without thumbnails."""
+        with self._reading("read") as conn:
+            rows = conn.execute(
+                f"{_SELECT} FROM entries e WHERE e.parent_id = ? ORDER BY e.created_at, e.id",
+                (id,),
+            ).fetchall()
+        return [_entry(row) for row in rows]
 
     def recent(self, limit: int = 50, offset: int = 0) -> list[HistoryEntry]:
         """Entries newest first, without thumbnails."""

@@ -126,6 +126,7 @@ def save_to_history(
     source: str | None,
     thumbnail: bytes | None,
     parent_id: int | None = None,
+    full_image: bytes | None = None,
 ) -> int:
     """Saves the request and whatever answer came back (a partial one too).
 
@@ -155,6 +156,7 @@ def save_to_history(
             image_height=image.height if image else None,
             source=source,
             thumbnail=thumbnail,
+            image=full_image,
             parent_id=parent_id,
         )
     )

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+CONTINUE_PROMPT: Final = "Continue exactly where you stopped, without repeating anything."
+"""Sent after an answer cut at the token limit, to get the rest."""
+
 KINDS: Final = ("ocr", "ask", "prompt")
 KIND_LABELS: Final = MappingProxyType(
     {"ocr": "Extract text", "ask": "Ask a question", "prompt": "Send the prompt"}

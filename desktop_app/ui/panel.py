@@ -86,7 +86,7 @@ from desktop_app.core.imaging import prepare_image
 from desktop_app.core.metering import format_cost, is_local_endpoint, request_cost
 from desktop_app.core.models import ChatRequest, PreparedImage, Turn
 from desktop_app.core.pipeline import AnswerSource, Outcome, save_to_history
-from desktop_app.core.prompts import PRESETS, kind_of
+from desktop_app.core.prompts import CONTINUE_PROMPT, PRESETS, kind_of
 from desktop_app.core.textdiff import Segment, agreement, word_diff
 from desktop_app.workers import StreamHandle, start_stream
 
@@ -103,7 +103,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CONTINUE_PROMPT = "Continue exactly where you stopped, without repeating anything."
 FLUSH_INTERVAL_MS = 16  # at most about 60 document updates a second, however fast deltas come
 PANEL_WIDTH = 420
 PANEL_HEIGHT = 360
@@ -152,6 +151,7 @@ class PanelContext:
     # Who may answer this panel instead (OCR mode: the model and the offline engine),
     # offered in the Engine menu; the current one included. Empty: no menu.
     engines: tuple[tuple[AnswerSource, Profile], ...] = ()
+    store_image: bool = False  # keep the full picture in the history, not only a thumbnail
 
 
 _DIFF_STYLE = {
@@ -183,10 +183,13 @@ class _HistoryWriter:
     previous one, so a follow-up's entry can point at the first answer's (parent_id).
     """
 
-    def __init__(self, history: History, profile: Profile, job: PanelJob) -> None:
+    def __init__(
+        self, history: History, profile: Profile, job: PanelJob, *, store_image: bool = False
+    ) -> None:
         self._history = history
         self.profile = profile  # the offline engine may take over after a failure
         self._job = job
+        self._store_image = store_image  # the full picture with the first entry
         self._previous_saved = threading.Event()
         self._previous_saved.set()
         self._root_id: int | None = None  # written and read only by hooks, in order
@@ -211,6 +214,7 @@ class _HistoryWriter:
                     source=self._job.source,
                     thumbnail=self._make_thumbnail(),
                     parent_id=None if root else self._root_id,
+                    full_image=self._job.image.data if root and self._store_image else None,
                 )
                 if root:
                     self._root_id = entry_id
@@ -220,6 +224,10 @@ class _HistoryWriter:
                 done.set()
 
         return after
+
+    def restore_root(self, root_id: int | None) -> None:
+        """Follow-ups of a conversation reopened from the history point at its entry."""
+        self._root_id = root_id
 
     def _make_thumbnail(self) -> bytes | None:
         if not self._thumbnail_made:
@@ -353,7 +361,7 @@ class AnswerPanel(QWidget):
         self._closed = False
         self._totals = _Totals()
         self._saver = (
-            _HistoryWriter(context.history, context.profile, job)
+            _HistoryWriter(context.history, context.profile, job, store_image=context.store_image)
             if context.history is not None
             else None
         )
@@ -679,6 +687,25 @@ class AnswerPanel(QWidget):
         self._meta_label.setToolTip(f"{profile.model} at {profile.base_url}")
 
     # --- public ----------------------------------------------------------------------------
+
+    def restore(self, exchanges: list[tuple[str | None, str]], root_id: int | None) -> None:
+        """Shows a conversation from the history instead of sending the first request:
+        ``[(None, first answer), (question, answer), ...]``. Follow-ups continue it and
+        are saved under ``root_id``; Retry asks the first request again."""
+        if self._started or self._closed or not exchanges:
+            return
+        self._started = True
+        self._exchanges = [_Exchange(q, a) for q, a in exchanges]
+        self._current = _Request(self._chat(self._job.prompt, ()), 0)
+        if self._saver is not None:
+            self._saver.restore_root(root_id)
+        self._draw(0)
+        self._set_state("From the history.")
+        self._update_controls()
+
+    def note(self, text: str) -> None:
+        """A line for the user in the status area."""
+        self._set_state(text)
 
     def start(self) -> None:
         """Sends the first request (once)."""

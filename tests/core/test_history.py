@@ -97,7 +97,7 @@ def test_add_get_round_trips_every_field(history: History) -> None:
     got = history.get(entry_id)
     assert got is not None
     expected = {
-        **dataclasses.asdict(new),
+        **{k: v for k, v in dataclasses.asdict(new).items() if k != "image"},
         "id": entry_id,
         "has_thumbnail": True,
     }
@@ -723,3 +723,49 @@ def test_environment_does_not_leak_files(tmp_path: Path) -> None:
         history.add(make())
     # After the last connection closes, SQLite checkpoints and removes the -wal and -shm.
     assert sorted(os.listdir(tmp_path)) == ["h.sqlite3"]
+
+
+# --- schema 2: full images, follow-ups ----------------------------------------------------
+
+
+def test_a_schema_1_file_upgrades_and_keeps_its_entries(path: Path) -> None:
+    from desktop_app.core import history as mod
+
+    path.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(path)) as conn:
+        for statement in mod._MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO entries (created_at, profile, model, base_url, mode, prompt, answer, "
+            "status) VALUES (1.0, 'p', 'm', 'http://x/v1', 'ocr', 'Read.', 'old answer', "
+            "'complete')"
+        )
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+
+    with History(path) as h:
+        [old] = h.recent()
+        assert old.answer == "old answer"
+        assert h.image(old.id) is None
+        new_id = h.add(make(image=b"\x89PNG full picture"))
+        assert h.image(new_id) == b"\x89PNG full picture"
+    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(2,)]
+
+
+def test_an_image_goes_with_its_entry(history: History, path: Path) -> None:
+    kept = history.add(make(image=b"png-1"))
+    gone = history.add(make(image=b"png-2"))
+    assert history.delete(gone)
+    assert history.image(kept) == b"png-1"
+    assert sql(path, "SELECT entry_id FROM images") == [(kept,)]
+    history.clear()
+    assert sql(path, "SELECT count(*) FROM images") == [(0,)]
+
+
+def test_followups_of_an_entry_oldest_first(history: History) -> None:
+    root = history.add(make(answer="first"))
+    second = history.add(make(prompt="And then?", answer="second", parent_id=root))
+    third = history.add(make(prompt="More?", answer="third", parent_id=root))
+    history.add(make(answer="unrelated"))
+    assert ids(history.followups(root)) == [second, third]
+    assert history.followups(second) == []

@@ -514,3 +514,67 @@ def test_panel_placement_and_font_size_follow_the_settings_at_once(
     screen = QGuiApplication.primaryScreen().availableGeometry()
     assert abs(panel.geometry().center().x() - screen.center().x()) <= 1
     panel.close()
+
+
+def _ask_followup(qtbot: QtBot, panel: object, question: str) -> list[object]:
+    from PySide6.QtWidgets import QLineEdit
+
+    edit = panel.findChild(QLineEdit, "followup_edit")  # type: ignore[attr-defined]
+    assert edit is not None
+    with qtbot.waitSignal(panel.answer_completed, timeout=10_000) as done:  # type: ignore[attr-defined]
+        edit.setFocus()
+        qtbot.keyClicks(edit, question)
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+    return list(done.args)
+
+
+@pytest.mark.parametrize("store", ["full", "thumbnail"])
+def test_a_past_conversation_reopens_from_the_history_and_goes_on(
+    qtbot: QtBot, controller: AppController, server: StreamServer, store: str
+) -> None:
+    import dataclasses
+
+    from PySide6.QtWidgets import QLabel, QTextBrowser
+
+    controller.apply_settings(dataclasses.replace(controller.settings, history_store_images=store))
+    server.chat(stream_reply(vllm_stream(["A red square."])))
+    server.chat(stream_reply(vllm_stream(["Top left."])))
+    server.chat(stream_reply(vllm_stream(["Yes, one."])))
+    QGuiApplication.clipboard().setImage(_sample_image())
+    controller.ocr_clipboard("describe")
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    first = controller.panels[0]
+    with qtbot.waitSignal(first.answer_completed, timeout=10_000):
+        pass
+    assert _ask_followup(qtbot, first, "Where is it?") == ["Top left."]
+    sent_png = server.requests[0].json()["messages"][0]["content"][1]["image_url"]["url"]
+    first.close()
+    qtbot.waitUntil(lambda: len(history_entries()) == 2, timeout=5000)
+    history = controller.history()
+    assert history is not None
+    root, followup = sorted(history.recent(), key=lambda e: e.id)
+    assert followup.parent_id == root.id
+
+    panel = controller.open_history_entry(followup.id)  # a follow-up opens its conversation
+    assert panel is not None
+    view = panel.findChild(QTextBrowser, "answer_view")
+    assert view is not None
+    shown = view.toPlainText()
+    assert "A red square." in shown
+    assert "Where is it?" in shown
+    assert "Top left." in shown
+    assert len(server.requests) == 2  # nothing was asked again
+    state = panel.findChild(QLabel, "state_label")
+    assert state is not None
+    assert ("thumbnail" in state.text()) == (store == "thumbnail")
+
+    assert _ask_followup(qtbot, panel, "Is there a circle?") == ["Yes, one."]
+    messages = server.requests[2].json()["messages"]
+    texts = [m["content"] if isinstance(m["content"], str) else "" for m in messages]
+    assert texts[1:] == ["A red square.", "Where is it?", "Top left.", "Is there a circle?"]
+    image_url = messages[0]["content"][1]["image_url"]["url"]
+    assert (image_url == sent_png) == (store == "full")
+    panel.close()
+    qtbot.waitUntil(lambda: len(history_entries()) == 3, timeout=5000)
+    newest = history.recent()[0]
+    assert newest.parent_id == root.id
