@@ -4,7 +4,8 @@
 
 A document window is shown, the screen is captured, the overlay is driven with synthetic
 mouse input, and the panel streams an answer from a loopback server speaking vLLM's
-stream shape. Writes docs/overlay.png and docs/panel.png.
+stream shape; then the settings dialog tests a connection to that server. Writes
+docs/overlay.png, docs/panel.png and docs/settings.png.
 """
 
 from __future__ import annotations
@@ -139,10 +140,41 @@ def main() -> None:
     panel.close()
     client.close()
     server.stop()
+    settings_shot()
     capturer.close()
     doc.close()
     backdrop.close()
-    print("wrote docs/overlay.png and docs/panel.png")
+    print("wrote docs/overlay.png, docs/panel.png and docs/settings.png")
+
+
+def settings_shot() -> None:
+    """The endpoint page after Test connection against the loopback server (a settings
+    file in a temporary folder: the real one is not touched)."""
+    import os
+    import tempfile
+
+    from desktop_app.core.settings import Settings
+    from desktop_app.ui.settings_dialog import SettingsDialog
+    from tests.servers import json_reply
+
+    os.environ["SCREENSCRIBE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="ss-shot-")
+    server = StreamServer().start()
+    models = [{"id": "Qwen/Qwen3-VL-8B-Instruct", "object": "model"}]
+    server.queue("/v1/models", json_reply({"object": "list", "data": models}))
+    server.chat(stream_reply(vllm_stream(["OK"]), delay=0.02))
+    dialog = SettingsDialog(Settings())
+    dialog.show_page("endpoints", profile="vllm")
+    dialog.url_edit.setText(server.base_url)
+    dialog.url_edit.editingFinished.emit()
+    dialog.default_profile_check.click()
+    dialog.test_button.click()
+    end = time.monotonic() + 15
+    while not dialog.test_button.isEnabled() and time.monotonic() < end:
+        wait(50)
+    wait(200)
+    dialog.grab().save(str(ROOT / "docs" / "settings.png"))
+    dialog.close()
+    server.stop()
 
 
 if __name__ == "__main__":

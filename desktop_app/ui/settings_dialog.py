@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QKeySequenceEdit,
     QLabel,
@@ -37,6 +38,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QToolButton,
@@ -93,7 +95,9 @@ class _Form(QFormLayout):
         super().__init__()
         self.errors: dict[str, QLabel] = {}
 
-    def add(self, label: str, field: QWidget | QHBoxLayout, key: str) -> None:
+    def add(
+        self, label: str, field: QWidget | QHBoxLayout, key: str, buddy: QWidget | None = None
+    ) -> None:
         box = QVBoxLayout()
         box.setSpacing(2)
         if isinstance(field, QWidget):
@@ -109,10 +113,10 @@ class _Form(QFormLayout):
         box.addWidget(error)
         self.errors[key] = error
         self.addRow(label, box)
-        if isinstance(field, QWidget):
-            row_label = self.labelForField(box)
-            if isinstance(row_label, QLabel):
-                row_label.setBuddy(field)
+        target = field if isinstance(field, QWidget) else buddy
+        row_label = self.labelForField(box)
+        if target is not None and isinstance(row_label, QLabel):
+            row_label.setBuddy(target)
 
     def show_error(self, key: str, text: str) -> None:
         self.errors[key].setText(text)
@@ -165,7 +169,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("ScreenScribe settings")
         self.setObjectName("settings_dialog")
-        self.resize(640, 620)
+        self.resize(660, 760)
         self._settings = settings
         self._path = path if path is not None else settings_path()
         self._loading = False  # filling widgets from settings: edits are not changes
@@ -174,9 +178,16 @@ class SettingsDialog(QDialog):
 
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("pages")
-        self.tabs.addTab(self._build_endpoints(), "&Endpoints")
-        self.tabs.addTab(self._build_presets(), "&Presets")
-        self.tabs.addTab(self._build_general(), "&General")
+        for page, title in (
+            (self._build_endpoints(), "&Endpoints"),
+            (self._build_presets(), "&Presets"),
+            (self._build_general(), "&General"),
+        ):
+            scroll = QScrollArea()  # a small screen still reaches every field
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(page)
+            self.tabs.addTab(scroll, title)
         self.save_error = QLabel()
         self.save_error.setObjectName("save_error")
         self.save_error.setWordWrap(True)
@@ -303,7 +314,7 @@ class SettingsDialog(QDialog):
         self.refresh_models_button.clicked.connect(self._on_refresh_models_clicked)
         model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(self.refresh_models_button)
-        form.add("&Model:", model_row, "model")
+        form.add("&Model:", model_row, "model", self.model_combo)
 
         key_row = QHBoxLayout()
         self.key_edit = QLineEdit()
@@ -326,7 +337,7 @@ class SettingsDialog(QDialog):
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.show_key_button)
         key_row.addWidget(self.forget_key_button)
-        form.add("API &key:", key_row, "api_key")
+        form.add("API &key:", key_row, "api_key", self.key_edit)
         self.key_status = QLabel()
         self.key_status.setObjectName("key_status")
         self.key_status.setWordWrap(True)
@@ -392,7 +403,7 @@ class SettingsDialog(QDialog):
         prices.addWidget(self.input_price_edit)
         prices.addWidget(QLabel("out"))
         prices.addWidget(self.output_price_edit)
-        form.add("Price (USD / M tokens):", prices, "price")
+        form.add("Pri&ce (USD / M tokens):", prices, "price", self.input_price_edit)
         outer.addLayout(form)
 
         test_row = QHBoxLayout()
@@ -872,7 +883,7 @@ class SettingsDialog(QDialog):
         clear.clicked.connect(self._on_clear_hotkey_clicked)
         hotkey_row.addWidget(self.hotkey_edit, 1)
         hotkey_row.addWidget(clear)
-        form.add("&Hotkey:", hotkey_row, "hotkey")
+        form.add("&Hotkey:", hotkey_row, "hotkey", self.hotkey_edit)
         self.default_preset_check = QCheckBox("Use for captures started with no preset")
         self.default_preset_check.setObjectName("default_preset_check")
         self.default_preset_check.toggled.connect(self._on_default_preset_toggled)
