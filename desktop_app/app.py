@@ -68,6 +68,7 @@ class AppController(QObject):
         else:
             self.surface = LauncherUi(self)
         self.surface.capture_requested.connect(self.start_capture)
+        self._offer_presets()
         self.surface.clipboard_requested.connect(self.ocr_clipboard)
         self.surface.history_requested.connect(self.open_history)
         self.surface.settings_requested.connect(self.open_settings)
@@ -529,10 +530,16 @@ class AppController(QObject):
             self._settings_dialog.settings_changed.connect(self.apply_settings)
         self._settings_dialog.show_page(page, profile=profile)
 
+    def _offer_presets(self) -> None:
+        self.surface.set_presets(
+            [(name, p.display_name) for name, p in self.settings.presets.items()]
+        )
+
     def apply_settings(self, settings: Settings) -> None:
         """New settings (saved already) apply from the next request on; panels that are
         open keep the endpoint they started with."""
         old, self.settings = self.settings, settings
+        self._offer_presets()
         self._retired.extend(self._clients.values())  # a key, URL or timeout may differ
         self._clients.clear()
         if self._history is not None:

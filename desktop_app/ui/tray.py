@@ -45,7 +45,7 @@ def app_icon() -> QIcon:
 class _Actions(QObject):
     """The actions both surfaces offer, with their signals."""
 
-    capture_requested = Signal(str)  # mode
+    capture_requested = Signal(str)  # a preset's name; "" for the default preset
     clipboard_requested = Signal()
     history_requested = Signal()
     settings_requested = Signal()
@@ -55,7 +55,7 @@ class _Actions(QObject):
         super().__init__(parent)
         self.capture = QAction("Capture region", self)
         self.capture.setShortcut(QKeySequence("Ctrl+Alt+O"))
-        self.capture.triggered.connect(lambda: self.capture_requested.emit("ocr"))
+        self.capture.triggered.connect(lambda: self.capture_requested.emit(""))
         self.ask = QAction("Ask about region…", self)
         self.ask.triggered.connect(lambda: self.capture_requested.emit("ask"))
         self.table = QAction("Table to Markdown", self)
@@ -68,6 +68,16 @@ class _Actions(QObject):
         self.settings.triggered.connect(self.settings_requested.emit)
         self.quit = QAction("Quit", self)
         self.quit.triggered.connect(self.quit_requested.emit)
+        self.presets_menu = QMenu("Capture with preset")
+        self.presets_menu.setObjectName("presets_menu")
+
+    def set_presets(self, presets: list[tuple[str, str]]) -> None:
+        """``[(name, label), ...]``: the presets offered in the "Capture with" menu."""
+        self.presets_menu.clear()
+        for name, label in presets:
+            action = self.presets_menu.addAction(label)
+            action.setData(name)
+            action.triggered.connect(lambda _=False, n=name: self.capture_requested.emit(n))
 
     def all(self) -> list[QAction | None]:
         return [
@@ -92,6 +102,8 @@ class TrayUi(_Actions):
                 self.menu.addSeparator()
             else:
                 self.menu.addAction(action)
+            if action is self.table:
+                self.menu.addMenu(self.presets_menu)
         self.tray = QSystemTrayIcon(app_icon(), self)
         self.tray.setToolTip("ScreenScribe: click to capture a region")
         self.tray.setContextMenu(self.menu)
@@ -113,7 +125,7 @@ class TrayUi(_Actions):
 
     def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:  # a left click
-            self.capture_requested.emit("ocr")
+            self.capture_requested.emit("")
 
 
 class LauncherUi(_Actions):

@@ -167,17 +167,29 @@ def test_tray_under_a_tray_host(
         assert isinstance(c.surface, TrayUi)
         qtbot.waitUntil(c.surface.tray.isVisible, timeout=3000)
         texts = [a.text() for a in c.surface.menu.actions() if not a.isSeparator()]
-        assert texts[:4] == [
+        assert texts[:5] == [
             "Capture region",
             "Ask about region…",
             "Table to Markdown",
+            "Capture with preset",
             "OCR clipboard image",
         ]
         assert texts[-3:] == ["History", "Settings…", "Quit"]
         with qtbot.waitSignal(c.surface.capture_requested) as blocker:
             c.surface.tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
-        assert blocker.args == ["ocr"]
+        assert blocker.args == [""]
         assert c.overlay is not None  # the left click opened the overlay
+        assert c.overlay.mode == "ocr"  # the default preset
+        c.overlay.finish(None)
+        # a preset of the user's appears in the menu as soon as it is saved
+        mine = Preset("mine", "My question", "Ask me.", kind="ask")
+        c.apply_settings(replace_preset(c.settings, mine))
+        menu = c.surface.presets_menu
+        labels = [a.text() for a in menu.actions()]
+        assert labels[-1] == "My question"
+        menu.actions()[-1].trigger()
+        assert c.overlay is not None
+        assert c.overlay.mode == "mine"
         c.overlay.finish(None)
     finally:
         c.shutdown()
