@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from desktop_app import __version__
 
 if TYPE_CHECKING:
-    from desktop_app.core.history import History
+    from desktop_app.core.history import History, HistoryEntry
     from desktop_app.core.settings import Profile, Settings
 
 EXIT_OK = 0
@@ -142,6 +142,52 @@ def build_parser() -> argparse.ArgumentParser:
     key = sub.add_parser("key", help="store or remove an endpoint's API key in the keyring")
     key.add_argument("action", choices=["set", "delete", "status"])
     key.add_argument("--profile", help="profile the key belongs to (default: the default one)")
+
+    history = sub.add_parser(
+        "history",
+        help="list past requests and their answers",
+        description="List past requests, newest first: time, preset, status when not "
+        "complete, model, tokens in/out and the answer's first line.",
+    )
+    history.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="only entries whose prompt or answer holds every word (the last one as a "
+        "prefix), best match first",
+    )
+    history.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="at most N entries (default 20)"
+    )
+    history.add_argument(
+        "--json", action="store_true", help="print a JSON array with every field of each entry"
+    )
+
+    config = sub.add_parser(
+        "config",
+        help="show or change the settings file",
+        description="Show or change the settings file. KEY is dotted as in the file: "
+        "default_profile, general.theme, history.max_days, profiles.vllm.model, "
+        "presets.ocr.profile.",
+    )
+    actions = config.add_subparsers(dest="config_action", metavar="ACTION", required=True)
+    actions.add_parser("show", help="print every setting in effect, defaults included, as TOML")
+    actions.add_parser("path", help="print where the settings file is")
+    config_set = actions.add_parser(
+        "set",
+        help="set KEY to VALUE; several pairs are checked and saved together",
+        description="Set KEY to VALUE. VALUE is read as TOML when it is a TOML value (30, "
+        'true, 0.2, "text", false to unset an optional number), else as text. A new '
+        "profile needs base_url and model in the same command.",
+        usage="screenscribe config set [-h] KEY VALUE [KEY VALUE ...]",
+    )
+    config_set.add_argument("pairs", nargs="+", metavar="KEY VALUE")
+    config_unset = actions.add_parser(
+        "unset",
+        help="remove KEY from the file, so its default applies again",
+        description="Remove each KEY from the settings file, so its default applies again. "
+        "A whole profile or preset (profiles.mybox) is removed, or a built-in one reset.",
+    )
+    config_unset.add_argument("keys", nargs="+", metavar="KEY")
     return parser
 
 
@@ -159,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "models": _cmd_models,
             "doctor": _cmd_doctor,
             "key": _cmd_key,
+            "history": _cmd_history,
+            "config": _cmd_config,
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:
@@ -422,6 +470,190 @@ def _cmd_key(args: argparse.Namespace) -> int:
     secrets.set_api_key(name, key.strip())
     print(f"{name}: key stored in {secrets.backend_description()}")
     return EXIT_OK
+
+
+# --- history, config ------------------------------------------------------------------
+
+HISTORY_WIDTH = 100
+# Bidirectional overrides and isolates: they would reorder the rest of a terminal line.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    import json
+
+    from desktop_app.core.settings import data_dir
+
+    if args.limit < 1:
+        raise _usage("--limit must be at least 1.")
+    settings = load_settings_reporting()
+    path = data_dir() / "history.sqlite3"
+    history = None
+    if not settings.history_enabled:
+        err(
+            "The history is turned off in the settings (history.enabled = false); "
+            "turn it on with `screenscribe config set history.enabled true`."
+        )
+    elif not path.exists():
+        err(f"No history yet: {path} does not exist.")
+    else:
+        history = open_history(settings, args)
+    entries: list[HistoryEntry] = []
+    if history is not None:
+        with history:
+            if args.search is not None:
+                entries = history.search(args.search, args.limit)
+            else:
+                entries = history.recent(args.limit)
+        if not entries:
+            err(f"No entry matches {args.search!r}." if args.search else "The history is empty.")
+    if args.json:
+        print(json.dumps([_history_record(e) for e in entries], indent=2))
+    else:
+        for entry in entries:
+            print(_history_line(entry))
+    return EXIT_OK
+
+
+def _history_record(entry: HistoryEntry) -> dict[str, object]:
+    """Every field but the thumbnail's bytes; created_at also as local ISO 8601."""
+    from dataclasses import fields
+    from datetime import datetime
+
+    record: dict[str, object] = {}
+    for f in fields(entry):
+        if f.name == "thumbnail":
+            continue
+        record[f.name] = getattr(entry, f.name)
+        if f.name == "created_at":
+            when = datetime.fromtimestamp(entry.created_at).astimezone()
+            record["created_at_iso"] = when.isoformat(timespec="seconds")
+    return record
+
+
+def _history_line(entry: HistoryEntry, width: int = HISTORY_WIDTH) -> str:
+    """One entry in about ``width`` columns: time, preset, status when not complete,
+    model, tokens in/out when known, and the answer's first line (else the error's)."""
+    import time
+
+    parts = [
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created_at)),
+        _one_line(entry.mode).ljust(8),
+    ]
+    if entry.status != "complete":
+        parts.append(f"[{entry.status}]")
+    parts.append(_one_line(entry.model))
+    if entry.prompt_tokens is not None or entry.completion_tokens is not None:
+        tokens_in = "?" if entry.prompt_tokens is None else str(entry.prompt_tokens)
+        tokens_out = "?" if entry.completion_tokens is None else str(entry.completion_tokens)
+        parts.append(f"{tokens_in}/{tokens_out} tok")
+    prefix = "  ".join(parts)
+    text = _first_line(entry.answer) or _first_line(entry.error or "")
+    if not text:
+        return prefix
+    return f"{prefix}  {_fit(text, max(20, width - _width(prefix) - 2))}"
+
+
+def _one_line(text: str) -> str:
+    """``text`` safe on one terminal line: control characters (escape sequences, line
+    breaks, bidirectional overrides) become spaces, runs of spaces one."""
+    import unicodedata
+
+    return " ".join(
+        "".join(
+            " " if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS else c for c in text
+        ).split()
+    )
+
+
+def _first_line(text: str) -> str:
+    """The first line of ``text`` that has something on it, made safe by _one_line."""
+    for line in text.splitlines():
+        if cleaned := _one_line(line):
+            return cleaned
+    return ""
+
+
+def _char_width(c: str) -> int:
+    import unicodedata
+
+    if unicodedata.combining(c):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in "WF" else 1
+
+
+def _width(text: str) -> int:
+    return sum(_char_width(c) for c in text)
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` terminal columns, ending in an ellipsis when cut."""
+    if _width(text) <= width:
+        return text
+    out, used = [], 0
+    for c in text:
+        w = _char_width(c)
+        if used + w > width - 1:
+            break
+        out.append(c)
+        used += w
+    return "".join(out).rstrip() + "\u2026"
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from desktop_app.core import config_edit
+    from desktop_app.core.settings import _to_document, save_settings, settings_path
+
+    path = settings_path()
+    if args.config_action == "path":
+        print(path)
+        if not path.exists():
+            err("note: the file does not exist yet, so every setting has its default.")
+        return EXIT_OK
+    settings = load_settings_reporting()
+    if args.config_action == "show":
+        import tomli_w
+
+        print(tomli_w.dumps(_to_document(settings, full=True)), end="")
+        return EXIT_OK
+    if args.config_action == "set":
+        if len(args.pairs) % 2:
+            raise _usage(f"config set takes KEY VALUE pairs; {args.pairs[-1]!r} has no value.")
+        pairs = list(zip(args.pairs[::2], args.pairs[1::2], strict=True))
+        changed = config_edit.set_values(settings, pairs)
+        keys = [key for key, _ in pairs]
+    else:
+        keys = args.keys
+        for key in keys:
+            if not config_edit.is_set(settings, key):
+                err(f"{key} is not set in {path}; it already has its default.")
+        changed = config_edit.unset_values(settings, keys)
+    if _to_document(changed) != _to_document(settings):
+        save_settings(changed, path)
+    for key in keys:
+        print(
+            _config_line(
+                key, config_edit.get_value(changed, key), unset=args.config_action == "unset"
+            )
+        )
+    return EXIT_OK
+
+
+def _config_line(key: str, value: object, *, unset: bool) -> str:
+    """What ``key`` is now: ``key = value`` as TOML writes it, or what became of a table."""
+    if isinstance(value, dict):
+        return f"{key}: back to the defaults"
+    if value is None:
+        from desktop_app.core.config_edit import parse_key
+
+        parts = parse_key(key, table=True)
+        if len(parts) == 2 and parts[0] in ("profiles", "presets"):
+            return f"{key}: removed"
+        return f"{key} = false  # not set"
+    import tomli_w
+
+    text = tomli_w.dumps({"v": value}).partition("= ")[2].rstrip()
+    return f"{key} = {text}" + ("  # the default" if unset else "")
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
