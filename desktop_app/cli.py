@@ -339,16 +339,11 @@ def make_client(profile: Profile, *, quiet: bool = False) -> Any:
 
 
 def _warn_plain_http(url: str) -> None:
-    from urllib.parse import urlsplit
+    from desktop_app.core.connection import insecure_key_warning
 
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    loopback = host in {"localhost", "::1"} or host.startswith("127.")
-    if parts.scheme == "http" and not loopback:
-        err(
-            f"warning: the API key goes to {host} over plain http; anyone on the network "
-            "can read it. Use https if the server offers it."
-        )
+    warning = insecure_key_warning(url, has_key=True)
+    if warning:
+        err(f"warning: {warning}")
 
 
 def open_history(settings: Settings, args: argparse.Namespace) -> History | None:

@@ -4,6 +4,7 @@ entry point itself."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -538,3 +539,19 @@ def test_help_lists_the_new_commands() -> None:
     out = run("--help").stdout
     assert "    history" in out
     assert "    config" in out
+
+
+def test_a_key_sent_over_plain_http_to_another_host_is_warned_about(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop_app.cli import make_client
+    from desktop_app.core.settings import BUILTIN_PROFILES
+
+    monkeypatch.setenv("SCREENSCRIBE_API_KEY", "sk-warn-test-123456")
+    vllm = BUILTIN_PROFILES["vllm"]
+    make_client(dataclasses.replace(vllm, base_url="http://[::1]:8000/v1")).close()
+    assert capsys.readouterr().err == ""  # loopback: the key never leaves the machine
+    make_client(dataclasses.replace(vllm, base_url="http://10.0.0.5:8000/v1")).close()
+    err = capsys.readouterr().err
+    assert "warning: The API key would travel unencrypted over plain http to 10.0.0.5" in err
+    assert "sk-warn-test" not in err
