@@ -468,8 +468,11 @@ class AppController(QObject):
         if self.history_window is None:
             from desktop_app.ui.history_window import HistoryWindow
 
-            self.history_window = HistoryWindow(history)
+            self.history_window = HistoryWindow(
+                history, presets=self.settings.presets, profiles=self.settings.profiles
+            )
             self.history_window.setWindowIcon(app_icon())
+            self.history_window.entry_opened.connect(self.open_history_entry)
         else:
             self.history_window.refresh()
         self.history_window.show()
@@ -540,6 +543,8 @@ class AppController(QObject):
         open keep the endpoint they started with."""
         old, self.settings = self.settings, settings
         self._offer_presets()
+        if self.history_window is not None:
+            self.history_window.set_catalog(settings.presets, settings.profiles)
         self._retired.extend(self._clients.values())  # a key, URL or timeout may differ
         self._clients.clear()
         if self._history is not None:

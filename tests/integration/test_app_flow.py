@@ -210,6 +210,7 @@ def _visible_text(panel: object) -> str:
 
 def test_history_window_lists_searches_and_copies(qtbot: QtBot, controller: AppController) -> None:
     from desktop_app.core.history import NewEntry
+    from desktop_app.ui.history_window import Column
 
     history = controller.history()
     assert history is not None
@@ -229,18 +230,56 @@ def test_history_window_lists_searches_and_copies(qtbot: QtBot, controller: AppC
     window = controller.history_window
     assert window is not None
     qtbot.waitExposed(window)
-    assert window.list.count() == 3
-    assert "(partial)" in window.list.item(0).text()
+    model = window.list_model
+    assert model.rowCount() == 3
+    assert model.index(0, Column.ANSWER).data() == "(partial) Partial invoice te"
+    assert model.index(0, Column.PRESET).data() == "Extract text"
     qtbot.keyClicks(window.search, "invo")
-    qtbot.waitUntil(lambda: window.list.count() == 2, timeout=2000)
-    window.list.setCurrentRow(1)
+    qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=2000)
+    qtbot.keyClick(window.search, Qt.Key.Key_Down)  # to the list, then one row down
+    qtbot.keyClick(window.view, Qt.Key.Key_Down)
+    assert window.view.currentIndex().row() == 1
     assert window.detail.toPlainText() == "Invoice total 1149.78"
     qtbot.mouseClick(window.copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == "Invoice total 1149.78"
     window.search.clear()
     qtbot.keyClicks(window.search, "nothing-like-this")
-    qtbot.waitUntil(lambda: window.list.count() == 0, timeout=2000)
+    qtbot.waitUntil(lambda: model.rowCount() == 0, timeout=2000)
     assert window.info.text() == "Nothing found."
+
+
+def test_enter_in_the_history_window_reopens_the_answer_in_a_panel(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    import dataclasses
+
+    from PySide6.QtWidgets import QTextBrowser
+
+    controller.apply_settings(dataclasses.replace(controller.settings, history_store_images="full"))
+    server.chat(stream_reply(vllm_stream(["Invoice 1187, total €1,149.78"])))
+    QGuiApplication.clipboard().setImage(_sample_image())
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    with qtbot.waitSignal(controller.panels[0].answer_completed, timeout=10_000):
+        pass
+    controller.panels[0].close()
+    qtbot.waitUntil(lambda: len(history_entries()) == 1, timeout=5000)
+    controller.open_history()
+    window = controller.history_window
+    assert window is not None
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: window.list_model.rowCount() == 1, timeout=2000)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
+    window.view.setFocus()
+    window.view.setCurrentIndex(window.list_model.index(0, 0))
+    qtbot.keyClick(window.view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    view = controller.panels[0].findChild(QTextBrowser, "answer_view")
+    assert view is not None
+    assert view.toPlainText() == "Invoice 1187, total €1,149.78"
+    assert len(server.requests) == 1  # shown from the history, not asked again
+    controller.panels[0].close()
 
 
 @pytest.fixture
