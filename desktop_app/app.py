@@ -46,6 +46,17 @@ class AppController(QObject):
         result = load_settings()
         self.settings: Settings = result.settings
         self._startup_warnings = list(result.warnings)
+        if self.settings.keyring == "file":  # the user's explicit, warned choice
+            from desktop_app.core.secrets import use_keyring
+
+            try:
+                use_keyring("file")
+            except ScreenScribeError as exc:
+                self._startup_warnings.append(str(exc))
+        if self.settings.theme != "system":
+            from desktop_app.ui.theme import apply_theme
+
+            apply_theme(self.settings.theme)
         self.capturer = Capturer()
         try:
             self.capturer.warm()
@@ -557,6 +568,8 @@ class AppController(QObject):
         if settings.history_enabled and not old.history_enabled:
             self._history_opened = False  # open again on the next request
         if settings.theme != old.theme:
+            from desktop_app.ui.theme import apply_theme
+
             apply_theme(settings.theme)
         if settings.start_at_login != old.start_at_login:
             from desktop_app.autostart import set_start_at_login
@@ -565,19 +578,6 @@ class AppController(QObject):
                 set_start_at_login(settings.start_at_login)
             except ScreenScribeError as exc:
                 self.notify("Start at login", str(exc), error=True)
-
-
-def apply_theme(theme: str) -> None:
-    """Light, dark, or the system's colours (Qt 6.8+ on every platform style)."""
-    from PySide6.QtCore import Qt as _Qt
-
-    hints = QGuiApplication.styleHints()
-    scheme = {
-        "light": _Qt.ColorScheme.Light,
-        "dark": _Qt.ColorScheme.Dark,
-    }.get(theme, _Qt.ColorScheme.Unknown)
-    if hasattr(hints, "setColorScheme"):
-        hints.setColorScheme(scheme)
 
 
 def _prepare(image: PILImage | str | bytes, chosen: tuple[AnswerSource, Profile]) -> PreparedImage:

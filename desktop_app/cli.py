@@ -286,6 +286,14 @@ def load_settings_reporting() -> Settings:
     result = load_settings()
     for warning in result.warnings:
         err(warning)
+    if result.settings.keyring == "file":  # chosen in the settings dialog, with a warning
+        from desktop_app.core.errors import ScreenScribeError
+        from desktop_app.core.secrets import use_keyring
+
+        try:
+            use_keyring("file")
+        except ScreenScribeError as exc:
+            err(str(exc))
     return result.settings
 
 
@@ -448,7 +456,11 @@ def _cmd_key(args: argparse.Namespace) -> int:
         resolve_profile(settings, name)  # raises the ConfigError that lists the profiles
     if args.action == "status":
         source = secrets.key_source(name)
-        where = {"environment": "from $SCREENSCRIBE_API_KEY", "keyring": "in the keyring"}
+        where = {
+            "environment": "from $SCREENSCRIBE_API_KEY",
+            "session": "kept for this session",
+            "keyring": "in the keyring",
+        }
         print(
             f"{name}: {'key ' + where[source] if source else 'no key'} "
             f"(keyring: {secrets.backend_description()})"

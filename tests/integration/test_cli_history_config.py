@@ -555,3 +555,31 @@ def test_a_key_sent_over_plain_http_to_another_host_is_warned_about(
     err = capsys.readouterr().err
     assert "warning: The API key would travel unencrypted over plain http to 10.0.0.5" in err
     assert "sk-warn-test" not in err
+
+
+def test_the_file_keyring_is_used_only_when_the_settings_choose_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+
+    def key_set() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "desktop_app", "key", "set", "--profile", "vllm"],
+            input="sk-file-choice-123\n",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    refused = key_set()  # keyring would pick the plain file on its own: not used
+    assert refused.returncode != 0
+    assert "no system keyring" in refused.stderr.lower()
+    assert not (tmp_path / "xdg" / "python_keyring").exists()
+    config = Path(os.environ["SCREENSCRIBE_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "settings.toml").write_text('version = 2\n[general]\nkeyring = "file"\n')
+    stored = key_set()
+    assert stored.returncode == 0, stored.stderr
+    assert "unencrypted file" in stored.stdout
+    assert (tmp_path / "xdg" / "python_keyring" / "keyring_pass.cfg").is_file()
