@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from desktop_app.core.local_ocr import LocalOcrSource
     from desktop_app.core.models import PreparedImage
     from desktop_app.core.pipeline import AnswerSource
+    from desktop_app.hotkeys import HotkeyManager
     from desktop_app.ui.history_window import HistoryWindow
     from desktop_app.ui.panel import AnswerPanel
     from desktop_app.ui.settings_dialog import SettingsDialog
@@ -68,6 +69,10 @@ class AppController(QObject):
         self._history: History | None = None
         self._retired: list[EndpointClient | History] = []  # replaced; closed at the end
         self._settings_dialog: SettingsDialog | None = None
+        self.hotkeys: HotkeyManager | None = None  # made after start-up: Xlib costs 60 ms
+        self.hotkey_problems: dict[str, str] = {}  # preset name -> why its key does not work
+        self._hotkeys_paused = False  # the settings dialog is recording a key
+        self._shut_down = False
         self._local: LocalOcrSource | None = None
         self._history_opened = False
         self.server = QLocalServer(self)
@@ -106,6 +111,7 @@ class AppController(QObject):
     def start(self) -> None:
         if not self.one_shot:
             self.surface.show()
+            QTimer.singleShot(0, self._register_hotkeys)
         for warning in self._startup_warnings:
             self.notify("ScreenScribe", warning, error=True)
 
@@ -115,6 +121,7 @@ class AppController(QObject):
 
     def shutdown(self) -> None:
         """Closes panels (cancelling their streams), the overlay, clients and stores."""
+        self._shut_down = True  # a hotkey registration still queued must not grab now
         for panel in list(self.panels):
             panel.close()
         if self.history_window is not None:
@@ -123,6 +130,8 @@ class AppController(QObject):
             self.overlay.finish(None)
         if self._settings_dialog is not None:
             self._settings_dialog.close()
+        if self.hotkeys is not None:
+            self.hotkeys.close()
         for client in self._clients.values():
             client.close()
         self._clients.clear()
@@ -145,6 +154,40 @@ class AppController(QObject):
     def _maybe_quit_one_shot(self) -> None:
         if self.one_shot and not self.panels and self.overlay is None:
             self.quit()
+
+    # -- global hotkeys -----------------------------------------------------------------
+
+    def _hotkey_map(self) -> dict[str, str]:
+        if self._hotkeys_paused:
+            return {}
+        return {name: p.hotkey for name, p in self.settings.presets.items() if p.hotkey}
+
+    def _register_hotkeys(self) -> None:
+        """Grabs each preset's hotkey; tells the user once about those that do not work
+        (taken by another program, or no backend here: then how to bind the command)."""
+        if self._shut_down:
+            return
+        if self.hotkeys is None:
+            from desktop_app.hotkeys import HotkeyManager
+
+            self.hotkeys = HotkeyManager(self)
+            self.hotkeys.hotkey_pressed.connect(self._on_hotkeys_hotkey_pressed)
+        problems = self.hotkeys.set_hotkeys(self._hotkey_map())
+        new = {k: v for k, v in problems.items() if self.hotkey_problems.get(k) != v}
+        self.hotkey_problems = problems
+        if new and not self._hotkeys_paused:
+            self.notify("Hotkeys", " ".join(new.values()), error=True)
+        if self._settings_dialog is not None:
+            self._settings_dialog.set_hotkey_status(self.hotkeys.describe(), problems)
+
+    def _on_hotkeys_hotkey_pressed(self, preset: str) -> None:
+        self.start_capture(preset)
+
+    def _on_settings_dialog_hotkey_recording(self, recording: bool) -> None:
+        """While a key is being recorded in the dialog, our grabs must not take it."""
+        self._hotkeys_paused = recording
+        if self.hotkeys is not None or not recording:
+            self._register_hotkeys()
 
     # -- commands from other processes -------------------------------------------------
 
@@ -542,6 +585,13 @@ class AppController(QObject):
             self._settings_dialog = SettingsDialog(self.settings)
             self._settings_dialog.setWindowIcon(app_icon())
             self._settings_dialog.settings_changed.connect(self.apply_settings)
+            self._settings_dialog.hotkey_recording.connect(
+                self._on_settings_dialog_hotkey_recording
+            )
+            if self.hotkeys is not None:
+                self._settings_dialog.set_hotkey_status(
+                    self.hotkeys.describe(), self.hotkey_problems
+                )
         self._settings_dialog.show_page(page, profile=profile)
 
     def _offer_presets(self) -> None:
@@ -554,6 +604,10 @@ class AppController(QObject):
         open keep the endpoint they started with."""
         old, self.settings = self.settings, settings
         self._offer_presets()
+        if self.hotkeys is not None and {n: p.hotkey for n, p in old.presets.items()} != {
+            n: p.hotkey for n, p in settings.presets.items()
+        }:
+            self._register_hotkeys()
         if self.history_window is not None:
             self.history_window.set_catalog(settings.presets, settings.profiles)
         self._retired.extend(self._clients.values())  # a key, URL or timeout may differ

@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import (
     QEvent,
-    QMimeData,
     QObject,
     QPoint,
     QRect,
@@ -1151,13 +1150,14 @@ class AnswerPanel(QWidget):
                 self._set_state("Copied to the clipboard.")
 
     def _copy_text(self, text: str) -> None:
-        mime = QMimeData()
-        mime.setText(text)
+        from desktop_app.clipboard import write_text
+
+        html = None
         if self._markdown:  # rich editors get the formatting, plain ones the Markdown
             doc = QTextDocument()
             doc.setMarkdown(text)
-            mime.setHtml(doc.toHtml())
-        QGuiApplication.clipboard().setMimeData(mime)
+            html = doc.toHtml()
+        write_text(text, html)
 
     @Slot()
     def _on_stop_clicked(self) -> None:

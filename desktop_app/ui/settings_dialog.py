@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QThread, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -162,6 +162,7 @@ class SettingsDialog(QDialog):
     """Non-modal; the owner keeps one and shows it again (``show_page``)."""
 
     settings_changed = Signal(object)  # Settings, saved to the file
+    hotkey_recording = Signal(bool)  # the hotkey field took (True) or lost the focus
 
     def __init__(
         self, settings: Settings, *, path: Path | None = None, parent: QWidget | None = None
@@ -175,6 +176,8 @@ class SettingsDialog(QDialog):
         self._loading = False  # filling widgets from settings: edits are not changes
         self._tasks: list[_Task] = []
         self._cancel: Any = None  # CancelToken of the running connection test
+        self._hotkey_backend = ""  # what serves global hotkeys here (the app tells)
+        self._hotkey_problems: dict[str, str] = {}
 
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("pages")
@@ -884,6 +887,12 @@ class SettingsDialog(QDialog):
         hotkey_row.addWidget(self.hotkey_edit, 1)
         hotkey_row.addWidget(clear)
         form.add("&Hotkey:", hotkey_row, "hotkey", self.hotkey_edit)
+        self.hotkey_edit.installEventFilter(self)
+        self.hotkey_status = QLabel()
+        self.hotkey_status.setObjectName("hotkey_status")
+        self.hotkey_status.setWordWrap(True)
+        self.hotkey_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("", self.hotkey_status)
         self.default_preset_check = QCheckBox("Use for captures started with no preset")
         self.default_preset_check.setObjectName("default_preset_check")
         self.default_preset_check.toggled.connect(self._on_default_preset_toggled)
@@ -933,6 +942,7 @@ class SettingsDialog(QDialog):
             _select_data(self.preset_profile_combo, preset.profile)
             self.auto_copy_check.setChecked(preset.auto_copy)
             self.hotkey_edit.setKeySequence(QKeySequence(preset.hotkey))
+            self._show_hotkey_status()
             is_default = preset.name == self._settings.default_preset
             self.default_preset_check.setChecked(is_default)
             self.default_preset_check.setEnabled(not is_default)
@@ -941,6 +951,31 @@ class SettingsDialog(QDialog):
             self.remove_preset_button.setEnabled(builtin is None or builtin != preset)
         finally:
             self._loading = False
+
+    def set_hotkey_status(self, backend: str, problems: dict[str, str]) -> None:
+        """What serves global hotkeys here, and why a preset's key does not work."""
+        self._hotkey_backend = backend
+        self._hotkey_problems = dict(problems)
+        self._show_hotkey_status()
+
+    def _show_hotkey_status(self) -> None:
+        preset = self._preset()
+        problem = self._hotkey_problems.get(preset.name)
+        if problem:
+            text = problem
+        elif self._hotkey_backend and preset.hotkey:
+            text = f"Served by {self._hotkey_backend}."
+        else:
+            text = f"Global hotkeys here: {self._hotkey_backend}." if self._hotkey_backend else ""
+        self.hotkey_status.setText(text)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.hotkey_edit and event.type() in (
+            QEvent.Type.FocusIn,
+            QEvent.Type.FocusOut,
+        ):
+            self.hotkey_recording.emit(event.type() == QEvent.Type.FocusIn)
+        return super().eventFilter(watched, event)
 
     @Slot(int)
     def _on_preset_list_row_changed(self, _row: int) -> None:
@@ -1198,6 +1233,7 @@ class SettingsDialog(QDialog):
         if self._prompt_timer.isActive():
             self._prompt_timer.stop()
             self._apply_preset()
+        self.hotkey_recording.emit(False)
         if self._cancel is not None:
             self._cancel.cancel()
         for task in list(self._tasks):

@@ -617,3 +617,100 @@ def test_a_past_conversation_reopens_from_the_history_and_goes_on(
     qtbot.waitUntil(lambda: len(history_entries()) == 3, timeout=5000)
     newest = history.recent()[0]
     assert newest.parent_id == root.id
+
+
+def test_a_global_hotkey_opens_the_overlay_and_the_answer_streams(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    """The whole path on X11 with no other program: Ctrl+Alt+O pressed (by xdotool, as
+    a keyboard would, to the X server) -> the app's grab -> overlay -> drag -> panel."""
+    import subprocess
+
+    server.chat(stream_reply(vllm_stream(["Hotkey ", "text"])))
+    qtbot.waitUntil(
+        lambda: controller.hotkeys is not None and "ocr" in controller.hotkeys.active,
+        timeout=3000,
+    )
+    assert controller.hotkey_problems == {}
+    subprocess.run(["xdotool", "key", "ctrl+alt+o"], check=True, timeout=10)
+    qtbot.waitUntil(lambda: controller.overlay is not None, timeout=3000)
+    assert controller.overlay is not None
+    assert controller.overlay.mode == "ocr"
+    window = controller.overlay.windows[0]
+    qtbot.waitExposed(window)
+    qtbot.mousePress(window, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+    qtbot.mouseMove(window, QPoint(400, 300))
+    qtbot.mouseRelease(window, Qt.MouseButton.LeftButton, pos=QPoint(520, 456))
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    with qtbot.waitSignal(controller.panels[0].answer_completed, timeout=10_000) as done:
+        pass
+    assert done.args == ["Hotkey text"]
+    controller.panels[0].close()
+
+
+def test_a_hotkey_changed_in_the_settings_is_grabbed_at_once_and_paused_while_recording(
+    qtbot: QtBot, controller: AppController
+) -> None:
+    import dataclasses
+    import subprocess
+
+    qtbot.waitUntil(lambda: controller.hotkeys is not None, timeout=3000)
+    table = dataclasses.replace(controller.settings.presets["table"], hotkey="Ctrl+Alt+T")
+    presets = {**controller.settings.presets, "table": table}
+    controller.apply_settings(dataclasses.replace(controller.settings, presets=presets))
+    assert controller.hotkeys is not None
+    assert controller.hotkeys.active.get("table") == "Ctrl+Alt+T"
+    controller.open_settings("presets")
+    dialog = controller._settings_dialog
+    assert dialog is not None
+    dialog.hotkey_recording.emit(True)  # the hotkey field took the focus
+    assert controller.hotkeys.active == {}
+    subprocess.run(["xdotool", "key", "ctrl+alt+t"], check=True, timeout=10)
+    qtbot.wait(200)
+    assert controller.overlay is None  # recording a key does not start a capture
+    dialog.close()  # gives the keys back
+    assert controller.hotkeys.active.get("table") == "Ctrl+Alt+T"
+    assert dialog.hotkey_status.text().startswith("Served by x11")
+    subprocess.run(["xdotool", "key", "ctrl+alt+t"], check=True, timeout=10)
+    qtbot.waitUntil(lambda: controller.overlay is not None, timeout=3000)
+    assert controller.overlay is not None
+    assert controller.overlay.mode == "table"
+    controller.overlay.finish(None)
+
+
+def test_a_hotkey_another_program_holds_is_reported_not_ignored(
+    qapp: QApplication, qtbot: QtBot, server: StreamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from Xlib import X
+
+    from tests.hotkeys.test_x11 import OtherClient
+
+    folder = tempfile.mkdtemp(prefix="ss-", dir="/tmp")
+    monkeypatch.setenv(instance.ENV_OVERRIDE, os.path.join(folder, "app.sock"))
+    monkeypatch.setenv("SCREENSCRIBE_ENDPOINT", server.base_url)
+    other = OtherClient(os.environ["DISPLAY"])
+    assert other.grab("a", X.ControlMask | other.alt) is None  # Ctrl+Alt+A is theirs
+    c = AppController(qapp)
+    seen = notices(c)
+    try:
+        c.start()
+        qtbot.waitUntil(lambda: bool(c.hotkey_problems), timeout=3000)
+        assert set(c.hotkey_problems) == {"ask"}
+        assert "already taken by another program" in c.hotkey_problems["ask"]
+        assert any("Hotkeys:" in n and "Ctrl+Alt+A" in n for n in seen)
+        assert c.hotkeys is not None
+        assert "ocr" in c.hotkeys.active  # the others work
+        c.open_settings("presets")
+        dialog = c._settings_dialog
+        assert dialog is not None
+        row = next(
+            i
+            for i in range(dialog.preset_list.count())
+            if dialog.preset_list.item(i).data(Qt.ItemDataRole.UserRole) == "ask"
+        )
+        dialog.preset_list.setCurrentRow(row)
+        assert "already taken" in dialog.hotkey_status.text()
+    finally:
+        c.shutdown()
+        other.close()
+        shutil.rmtree(folder, ignore_errors=True)
