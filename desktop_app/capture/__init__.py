@@ -1,7 +1,9 @@
 """Frozen pictures of every screen, taken before the overlay shows.
 
 QtGui is allowed here, QtWidgets never. Backends are an ordered strategy list
-(``BACKENDS``: mss, then Qt); ``Capturer`` picks the first that works::
+(``BACKENDS``: mss on X11 and Windows/macOS, grim on wlroots Wayland compositors, the
+xdg-desktop-portal Screenshot portal on other Wayland desktops, then Qt); ``Capturer``
+picks the first that works::
 
     capturer = Capturer()      # at start-up
     capturer.warm()            # ~24 ms once, so that capture() takes ~1-2 ms
@@ -22,6 +24,8 @@ from desktop_app.capture.base import (
 )
 from desktop_app.capture.capturer import Capturer
 from desktop_app.capture.handlers import BACKENDS, MssBackend, QtBackend
+from desktop_app.capture.handlers.grim import GrimBackend
+from desktop_app.capture.handlers.portal import PortalBackend
 
 __all__ = [
     "BACKENDS",
@@ -29,7 +33,9 @@ __all__ = [
     "CaptureBackend",
     "CaptureError",
     "Capturer",
+    "GrimBackend",
     "MssBackend",
+    "PortalBackend",
     "QtBackend",
     "ScreenPicture",
 ]

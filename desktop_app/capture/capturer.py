@@ -66,20 +66,25 @@ class Capturer:
         screens = QGuiApplication.screens()
         if not screens:
             raise CaptureError("There is no screen to capture.")
-        failures = list(self._skipped)
+        ran: list[str] = []  # the failures of backends that were tried
         for backend in self._resolve():
             try:
                 pictures = backend.capture(screens)
             except CaptureError as exc:
                 log.warning("capture backend %s failed: %s", backend.name, exc)
-                failures.append(f"{backend.name}: {exc}")
+                ran.append(f"{backend.name}: {exc}")
                 continue
             if self.backend_name != backend.name:
                 log.info("capturing screens with the %s backend", backend.name)
             self.backend_name = backend.name
             return pictures
         if is_wayland_session(platform_name(), self._environ):
-            raise CaptureError(WAYLAND_MESSAGE)
+            # A backend that ran knows best (the portal: "permission not granted");
+            # with none that could run, what to install.
+            if len(ran) == 1:
+                raise CaptureError(ran[0].split(": ", 1)[1])
+            raise CaptureError("; ".join(ran) if ran else WAYLAND_MESSAGE)
+        failures = [*self._skipped, *ran]
         raise CaptureError(f"Screen capture failed ({'; '.join(failures)}).")
 
     def close(self) -> None:

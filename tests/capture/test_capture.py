@@ -11,6 +11,8 @@ import ast
 import gc
 import hashlib
 import logging
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -258,16 +260,19 @@ def test_capture_off_the_gui_thread_is_refused(xcb_app: QApplication) -> None:
 
 def test_unknown_backend_name_lists_the_known_ones() -> None:
     with pytest.raises(CaptureError) as info:
-        Capturer("grim")
-    assert str(info.value) == "Unknown capture backend 'grim'; choose one of: mss, qt."
+        Capturer("nope")
+    assert str(info.value) == (
+        "Unknown capture backend 'nope'; choose one of: mss, grim, portal, qt."
+    )
     assert info.value.exit_code == 2
     assert isinstance(info.value, ScreenScribeError)
-    assert [factory(None).name for factory in BACKENDS] == ["mss", "qt"]
+    assert [factory(None).name for factory in BACKENDS] == ["mss", "grim", "portal", "qt"]
 
 
 def test_wayland_session_is_refused_with_what_is_missing(xcb_app: QApplication) -> None:
-    """Qt itself runs on xcb here (XWayland-like): the announced compositor decides."""
-    environ = {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}
+    """Qt itself runs on xcb here (XWayland-like): the announced compositor decides. With
+    neither grim on PATH nor a session bus for the portal, the message says what to get."""
+    environ = {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0", "PATH": "/nonexistent"}
     assert not MssBackend(environ).is_compatible()
     assert not QtBackend(environ).is_compatible()
     capturer = Capturer(environ=environ)
@@ -278,18 +283,44 @@ def test_wayland_session_is_refused_with_what_is_missing(xcb_app: QApplication) 
     assert capturer.backend_name is None
 
 
+@pytest.mark.skipif(shutil.which("grim") is None, reason="grim is not installed (Debian: grim)")
+def test_on_wayland_the_backend_that_ran_says_what_went_wrong(
+    xcb_app: QApplication, tmp_path: Path
+) -> None:
+    """grim is there but cannot reach a compositor: its own words, not the install hint."""
+    environ = {
+        "DISPLAY": ":0",
+        "WAYLAND_DISPLAY": "wayland-0",
+        "XDG_RUNTIME_DIR": str(tmp_path),
+        "PATH": os.environ["PATH"],
+    }
+    with pytest.raises(CaptureError) as info:
+        Capturer(environ=environ).capture()
+    assert "grim cannot reach the Wayland compositor" in str(info.value)
+    assert str(info.value) != WAYLAND_MESSAGE
+
+
 def test_a_skipped_backend_says_why_in_the_log(
     xcb_app: QApplication, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="screenscribe.capture")
+    environ = {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0", "PATH": "/nonexistent"}
     with pytest.raises(CaptureError):
-        Capturer(environ={"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}).capture()
+        Capturer(environ=environ).capture()
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert skipped == [
-        "capture backend mss skipped: not compatible with this session (Qt platform 'xcb', "
-        "Wayland)",
-        "capture backend qt skipped: not compatible with this session (Qt platform 'xcb', Wayland)",
-    ]
+    assert skipped[0] == (
+        "capture backend mss skipped: not compatible with this session (Qt platform 'xcb', Wayland)"
+    )
+    assert skipped[1].startswith("capture backend grim skipped: ")
+    assert "grim" in skipped[1].split("skipped: ", 1)[1]
+    assert skipped[2] == (
+        "capture backend portal skipped: no D-Bus session bus to reach the desktop portal "
+        "(DBUS_SESSION_BUS_ADDRESS is not set)."
+    )
+    assert skipped[3] == (
+        "capture backend qt skipped: not compatible with this session (Qt platform 'xcb', Wayland)"
+    )
+    assert len(skipped) == 4
 
 
 def test_a_forced_backend_overrides_the_session_check(
@@ -323,7 +354,7 @@ def test_wayland_display_in_the_real_environment_is_refused(small_x: XServer) ->
         "except CaptureError as exc:\n"
         "    out = {'error': str(exc), 'code': exc.exit_code}\n"
         "print(json.dumps(out))\n",
-        env={"WAYLAND_DISPLAY": "wayland-0"},
+        env={"WAYLAND_DISPLAY": "wayland-0", "PATH": "/nonexistent"},
     )
     assert qt_json(proc) == {"error": WAYLAND_MESSAGE, "code": 2}
 
