@@ -7,19 +7,33 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
 from desktop_app import __version__
-from desktop_app.cli import load_settings_reporting, make_client, profile_from_args
+from desktop_app.cli import load_settings_reporting, profile_from_args
 from desktop_app.core.errors import ScreenScribeError
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
-_TRAY_PROBE = """
-import sys
+# Run in a child process: a broken Qt install must not take doctor down with it, and
+# the desktop checks need a QApplication that the rest of doctor does not.
+_DESKTOP_PROBE = """
+import json, sys
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 app = QApplication(sys.argv[:1])
-print("yes" if QSystemTrayIcon.isSystemTrayAvailable() else "no")
+out = {"platform": app.platformName(),
+       "tray": QSystemTrayIcon.isSystemTrayAvailable()}
+from desktop_app.capture import Capturer
+capturer = Capturer()
+out["capture"], out["capture_skipped"] = capturer.describe()
+capturer.close()
+from desktop_app.hotkeys import HotkeyManager
+hotkeys = HotkeyManager()
+out["hotkeys"] = hotkeys.describe()
+out["hotkeys_ok"] = hotkeys.backend_name != "none"
+hotkeys.close()
+from desktop_app import clipboard
+out["wl_clipboard"] = clipboard.wl_clipboard_available()
+print(json.dumps(out))
 """
 
 
@@ -60,79 +74,81 @@ def run_doctor(args: argparse.Namespace) -> int:
         )
     _line(OK if secrets.backend_available() else WARN, "keyring", backend)
 
-    t0 = time.perf_counter()
-    try:
-        with make_client(profile, quiet=True) as client:
-            models = client.list_models()
-        ms = (time.perf_counter() - t0) * 1000
-        if profile.model in models:
-            _line(OK, "endpoint", f"reachable in {ms:.0f} ms; model {profile.model} is served")
-        else:
-            _line(
-                WARN,
-                "endpoint",
-                f"reachable in {ms:.0f} ms, but it does not list "
-                f"{profile.model}; it serves: {', '.join(models) or 'nothing'}",
-            )
-    except ScreenScribeError as exc:
-        failed = True
-        _line(FAIL, "endpoint", str(exc))
+    from desktop_app.core.connection import check_connection
+
+    report = check_connection(profile, secrets.get_api_key(profile.name))
+    for step in report.steps:
+        if step.ok is None:
+            continue
+        _line(OK if step.ok else FAIL, f"endpoint {step.name}", step.detail)
+    if report.ok:
+        ttft = f"{report.ttft_ms:.0f} ms" if report.ttft_ms is not None else "?"
+        total = f"{report.total_ms:.0f} ms" if report.total_ms is not None else "?"
+        _line(OK, "endpoint", f"a test image answered: first token {ttft}, whole answer {total}")
+    else:
+        failed = True  # the failing step said why, above
 
     session = os.environ.get("XDG_SESSION_TYPE", "")
-    if os.environ.get("WAYLAND_DISPLAY"):
-        _line(
-            WARN,
-            "display",
-            f"Wayland ({os.environ['WAYLAND_DISPLAY']}): screen capture "
-            "through the portal comes in a later version",
+    if (
+        os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("DISPLAY")
+        or sys.platform
+        in (
+            "win32",
+            "darwin",
         )
-    elif os.environ.get("DISPLAY") or sys.platform in ("win32", "darwin"):
-        _line(
-            OK,
-            "display",
-            os.environ.get("DISPLAY", sys.platform) + (f" ({session})" if session else ""),
-        )
-        _check_capture()
-        _check_tray()
+    ):
+        where = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY") or sys.platform
+        kind = "Wayland" if os.environ.get("WAYLAND_DISPLAY") else session or "X11"
+        _line(OK, "display", f"{where} ({kind})")
+        _check_desktop()
     else:
         _line(WARN, "display", "none: the command line works, the desktop app needs a screen")
     return 1 if failed else 0
 
 
-def _check_capture() -> None:
-    try:
-        import mss
+def _check_desktop() -> None:
+    """Tray, capture, hotkey and clipboard backends: which one works here, and why the
+    others do not."""
+    import json
 
-        t0 = time.perf_counter()
-        with mss.MSS() as grabber:
-            monitors = grabber.monitors[1:]
-            grabber.grab(
-                {"left": monitors[0]["left"], "top": monitors[0]["top"], "width": 1, "height": 1}
-            )
-        ms = (time.perf_counter() - t0) * 1000
-        sizes = ", ".join(f"{m['width']}x{m['height']}" for m in monitors)
-        _line(OK, "capture", f"mss: {len(monitors)} monitor(s) {sizes}, {ms:.0f} ms")
-    except Exception as exc:  # noqa: BLE001 -- any failure is a finding to report
-        _line(FAIL, "capture", f"mss cannot grab the screen: {exc}")
-
-
-def _check_tray() -> None:
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _TRAY_PROBE],
+            [sys.executable, "-c", _DESKTOP_PROBE],
             capture_output=True,
             text=True,
-            timeout=20,
+            timeout=30,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        _line(WARN, "tray", "the Qt probe did not answer in 20 s")
+        _line(WARN, "desktop", "the Qt probe did not answer in 30 s")
         return
-    answer = proc.stdout.strip()
-    if answer == "yes":
-        _line(OK, "tray", "a system tray is available")
-    elif answer == "no":
-        _line(WARN, "tray", "no system tray here: the app opens a small window instead")
-    else:
+    try:
+        found = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        _line(FAIL, "tray", f"Qt could not start: {last} (QT_DEBUG_PLUGINS=1 tells more)")
+        _line(FAIL, "desktop", f"Qt could not start: {last} (QT_DEBUG_PLUGINS=1 tells more)")
+        return
+    if found["tray"]:
+        _line(OK, "tray", "a system tray is available")
+    else:
+        _line(WARN, "tray", "no system tray here: the app opens a small window instead")
+    usable, skipped = found["capture"], found["capture_skipped"]
+    others = f" (skipped: {'; '.join(skipped)})" if skipped else ""
+    if usable:
+        _line(OK, "capture", f"{usable[0]}{others}")
+    else:
+        _line(FAIL, "capture", f"no backend works here{others}")
+    _line(OK if found["hotkeys_ok"] else WARN, "hotkeys", found["hotkeys"])
+    if os.environ.get("WAYLAND_DISPLAY"):
+        if found["wl_clipboard"]:
+            _line(OK, "clipboard", "Qt, and wl-copy/wl-paste when no window of ours has focus")
+        else:
+            _line(
+                WARN,
+                "clipboard",
+                "Qt only: install wl-clipboard so answers are copied even when "
+                "another window has the focus",
+            )
+    else:
+        _line(OK, "clipboard", f"Qt ({found['platform']})")

@@ -87,6 +87,12 @@ class Capturer:
         failures = [*self._skipped, *ran]
         raise CaptureError(f"Screen capture failed ({'; '.join(failures)}).")
 
+    def describe(self) -> tuple[list[str], list[str]]:
+        """For doctor: the backends that can be used here, in order, and why each of
+        the others was skipped (``"name: reason"``). Takes no picture."""
+        usable = self._resolve()
+        return [b.name for b in usable], list(self._skipped)
+
     def close(self) -> None:
         for backend in self._backends:
             backend.close()

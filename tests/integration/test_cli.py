@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -424,6 +425,7 @@ def test_doctor_reports_a_dead_endpoint(tmp_path: Path) -> None:
 
 def test_doctor_with_a_working_endpoint(server: StreamServer) -> None:
     server.queue("/v1/models", json_reply({"data": [{"id": "m"}]}))
+    server.chat(stream_reply(vllm_stream(["OK"], model="m")))
     p = run(
         "doctor",
         "--endpoint",
@@ -432,8 +434,26 @@ def test_doctor_with_a_working_endpoint(server: StreamServer) -> None:
         "m",
         env={"DISPLAY": "", "WAYLAND_DISPLAY": ""},
     )
-    assert p.returncode == 0, p.stdout
-    assert "[  ok] endpoint" in p.stdout.decode()
+    out = p.stdout.decode()
+    assert p.returncode == 0, out
+    for step in ("reach", "auth", "model", "answer"):
+        assert f"[  ok] endpoint {step}" in out
+    assert re.search(r"\[  ok\] endpoint +a test image answered: first token \d+ ms", out)
+    assert len(server.requests) == 2  # the model list, then the tiny real request
+
+
+def test_doctor_says_which_desktop_backends_work_here(server: StreamServer) -> None:
+    """On the test run's X server: mss captures, X11 grabs keys, Qt's clipboard."""
+    server.queue("/v1/models", json_reply({"data": [{"id": "m"}]}))
+    server.chat(stream_reply(vllm_stream(["OK"], model="m")))
+    p = run("doctor", "--endpoint", server.base_url, "--model", "m")
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert re.search(r"\[  ok\] display +:\d+ \(", out)
+    assert re.search(r"\[  ok\] capture +mss \(skipped: grim: not compatible", out)
+    assert "[  ok] hotkeys        x11" in out
+    assert "[  ok] clipboard      Qt (xcb)" in out
+    assert "tray" in out
 
 
 def test_help_lists_the_app_commands() -> None:
