@@ -172,6 +172,8 @@ class AppController(QObject):
 
             self.hotkeys = HotkeyManager(self)
             self.hotkeys.hotkey_pressed.connect(self._on_hotkeys_hotkey_pressed)
+            self.hotkeys.problems_reported.connect(self._on_hotkeys_problems_reported)
+            self.hotkeys.bindings_reported.connect(self._on_hotkeys_bindings_reported)
         problems = self.hotkeys.set_hotkeys(self._hotkey_map())
         new = {k: v for k, v in problems.items() if self.hotkey_problems.get(k) != v}
         self.hotkey_problems = problems
@@ -182,6 +184,18 @@ class AppController(QObject):
 
     def _on_hotkeys_hotkey_pressed(self, preset: str) -> None:
         self.start_capture(preset)
+
+    def _on_hotkeys_problems_reported(self, problems: object) -> None:
+        """The desktop refused keys after set_hotkeys returned (the portal's dialog)."""
+        assert isinstance(problems, dict)
+        self.hotkey_problems = {**self.hotkey_problems, **problems}
+        self.notify("Hotkeys", " ".join(problems.values()), error=True)
+        if self._settings_dialog is not None and self.hotkeys is not None:
+            self._settings_dialog.set_hotkey_status(self.hotkeys.describe(), self.hotkey_problems)
+
+    def _on_hotkeys_bindings_reported(self, changes: object) -> None:
+        assert isinstance(changes, dict)
+        self.notify("Hotkeys", " ".join(changes.values()))
 
     def _on_settings_dialog_hotkey_recording(self, recording: bool) -> None:
         """While a key is being recorded in the dialog, our grabs must not take it."""

@@ -11,9 +11,11 @@ convention 1); ``select_backend`` says which of them fit a session, and
     hotkeys.describe()                              # for doctor
     hotkeys.close()                                 # at exit
 
-Where no backend works (a Wayland desktop until the portal backend exists, a session
+Where no backend works (a Wayland desktop whose portal has no GlobalShortcuts, a session
 without a display), ``set_hotkeys`` answers each preset with the exact command to bind in
-the desktop's own keyboard settings (``screenscribe capture --preset NAME``).
+the desktop's own keyboard settings (``screenscribe capture --preset NAME``). The portal
+backend answers later, once the user has seen the desktop's dialog: ``problems_reported``
+carries what it refused, ``bindings_reported`` the keys the desktop chose instead.
 """
 
 from __future__ import annotations
@@ -74,16 +76,22 @@ def _windows_factory() -> BackendFactory | None:
     return None
 
 
-#: Tried in this order; the first compatible and available one is used. Extension points:
+def _portal_factory(environ: Mapping[str, str] | None) -> HotkeyBackend:
+    from desktop_app.hotkeys.portal import PortalBackend  # jeepney: only where it is tried
+
+    return PortalBackend(environ)
+
+
+#: Tried in this order; the first compatible and available one is used. Extension point:
 #: a macOS backend (Carbon RegisterEventHotKey, or a CGEventTap that needs the
-#: Accessibility permission) goes in "macos"; the xdg-desktop-portal GlobalShortcuts
-#: backend (org.freedesktop.portal.GlobalShortcuts over D-Bus: CreateSession,
-#: BindShortcuts, the Activated signal) in "portal". Give each a module here and set its
-#: factory; the table in tests/hotkeys/test_selection.py says where each should win.
+#: Accessibility permission) goes in "macos": give it a module here and set its factory;
+#: the table in tests/hotkeys/test_selection.py says where each should win.
 BACKENDS: list[BackendSpec] = [
     BackendSpec("windows", windows_compatible, _windows_factory(), "Windows RegisterHotKey"),
     BackendSpec("macos", macos_compatible, None, "macOS hotkeys"),
-    BackendSpec("portal", portal_compatible, None, "xdg-desktop-portal GlobalShortcuts (Wayland)"),
+    BackendSpec(
+        "portal", portal_compatible, _portal_factory, "xdg-desktop-portal GlobalShortcuts (Wayland)"
+    ),
     BackendSpec("x11", x11_compatible, X11Backend, "X11 key grabs with python-xlib"),
 ]
 
@@ -107,6 +115,8 @@ class HotkeyManager(QObject):
     """
 
     hotkey_pressed = Signal(str)
+    problems_reported = Signal(object)  # {key_id: sentence}, later than set_hotkeys (portal)
+    bindings_reported = Signal(object)  # {key_id: sentence} where the desktop chose another key
     _backend_fired = Signal(str)
 
     def __init__(
@@ -206,6 +216,23 @@ class HotkeyManager(QObject):
         if self._backend is not None:
             self._backend.close()
 
+    def _on_backend_shortcuts_failed(self, problems: object) -> None:
+        assert isinstance(problems, dict)
+        for key_id in problems:
+            self._active.pop(key_id, None)  # tried again on the next set_hotkeys
+        if problems and not self._closed:
+            self.problems_reported.emit(dict(problems))
+
+    def _on_backend_shortcuts_bound(self, bindings: object) -> None:
+        assert isinstance(bindings, dict)
+        changed = {
+            key_id: f"The desktop bound {key_id} to {b.trigger} instead of {b.sequence}."
+            for key_id, b in bindings.items()
+            if getattr(b, "changed", False)
+        }
+        if changed and not self._closed:
+            self.bindings_reported.emit(changed)
+
     def _on_backend_fired(self, key_id: str) -> None:
         if not self._closed and key_id in self._active:
             self.hotkey_pressed.emit(key_id)
@@ -238,6 +265,10 @@ class HotkeyManager(QObject):
                 continue
             log.info("global hotkeys with the %s backend", name)
             self._backend = backend
+            failed = getattr(backend, "shortcuts_failed", None)
+            if failed is not None:  # the portal: the desktop's answers come later
+                failed.connect(self._on_backend_shortcuts_failed)
+                backend.shortcuts_bound.connect(self._on_backend_shortcuts_bound)  # type: ignore[attr-defined]
             return backend
         log.info("no global hotkey backend works here: %s", "; ".join(self._skipped))
         return None

@@ -33,6 +33,9 @@ SWAY = {
     "SWAYSOCK": "/run/user/1000/sway-ipc.1000.1234.sock",
     "XDG_CURRENT_DESKTOP": "sway",
 }
+#: Why the portal backend is skipped in these sessions: they name no D-Bus session bus.
+NO_BUS = "no D-Bus session bus to reach the desktop portal (DBUS_SESSION_BUS_ADDRESS is not set)"
+
 HYPRLAND = {
     "WAYLAND_DISPLAY": "wayland-1",
     "HYPRLAND_INSTANCE_SIGNATURE": "abc_123",
@@ -81,7 +84,7 @@ def test_backend_order_per_session(
 def test_every_backend_of_the_table_is_in_the_strategy_list() -> None:
     names = {name for case in TABLE for name in case[3]}
     assert names - {"none"} == {spec.name for spec in BACKENDS}
-    assert [spec.name for spec in BACKENDS if spec.factory is not None] == ["x11"]
+    assert [spec.name for spec in BACKENDS if spec.factory is not None] == ["portal", "x11"]
 
 
 @pytest.mark.parametrize(
@@ -130,27 +133,25 @@ def test_capture_command(on_path: str, tmp_path: Path) -> None:
     [
         (
             GNOME_WAYLAND,
-            "in this GNOME Wayland session (portal: not available in this version of "
-            "ScreenScribe); bind `screenscribe capture --preset ocr` to Ctrl+Alt+O in "
-            "Settings → Keyboard → View and Customize Shortcuts → Custom Shortcuts.",
+            f"in this GNOME Wayland session (portal: {NO_BUS}); bind `screenscribe capture "
+            "--preset ocr` to Ctrl+Alt+O in Settings → Keyboard → View and Customize "
+            "Shortcuts → Custom Shortcuts.",
         ),
         (
             KDE_WAYLAND,
-            "in this KDE Plasma Wayland session (portal: not available in this version of "
-            "ScreenScribe); bind `screenscribe capture --preset ocr` to Ctrl+Alt+O in "
-            "System Settings → Keyboard → Shortcuts → Add New → Command or Script.",
+            f"in this KDE Plasma Wayland session (portal: {NO_BUS}); bind `screenscribe "
+            "capture --preset ocr` to Ctrl+Alt+O in System Settings → Keyboard → Shortcuts → "
+            "Add New → Command or Script.",
         ),
         (
             SWAY,
-            "in this sway Wayland session (portal: not available in this version of "
-            "ScreenScribe); add `bindsym Ctrl+Mod1+o exec screenscribe capture --preset ocr` "
-            "to ~/.config/sway/config.",
+            f"in this sway Wayland session (portal: {NO_BUS}); add `bindsym Ctrl+Mod1+o exec "
+            "screenscribe capture --preset ocr` to ~/.config/sway/config.",
         ),
         (
             HYPRLAND,
-            "in this Hyprland Wayland session (portal: not available in this version of "
-            "ScreenScribe); add `bind = CTRL ALT, o, exec, screenscribe capture --preset ocr` "
-            "to ~/.config/hypr/hyprland.conf.",
+            f"in this Hyprland Wayland session (portal: {NO_BUS}); add `bind = CTRL ALT, o, "
+            "exec, screenscribe capture --preset ocr` to ~/.config/hypr/hyprland.conf.",
         ),
         (
             {},
@@ -210,8 +211,7 @@ def test_describe_says_why_a_preferred_backend_was_skipped(qtbot: QtBot) -> None
     try:
         assert manager.backend_name == "x11"
         assert manager.describe() == (
-            "x11 (X11 key grabs with python-xlib); skipped portal: not available in this "
-            "version of ScreenScribe"
+            f"x11 (X11 key grabs with python-xlib); skipped portal: {NO_BUS}"
         )
     finally:
         manager.close()
