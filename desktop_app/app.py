@@ -672,6 +672,11 @@ def _screen_named(name: str) -> QScreen | None:
 def run_app(command: list[str] | None = None, *, one_shot: bool = False) -> int:
     """Starts the app (or, if one runs already, hands ``command`` to it)."""
     logging.basicConfig(level=logging.INFO, format="screenscribe: %(message)s")
+    from PySide6.QtCore import QLoggingCategory
+
+    # Qt 6.11 on a Wayland compositor without an input method warns on every focus change
+    # to a widget that takes no text ("QWaylandTextInputv3::disableSurface"): noise.
+    QLoggingCategory.setFilterRules("qt.qpa.wayland.textinput.warning=false")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("ScreenScribe")

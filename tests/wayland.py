@@ -261,9 +261,14 @@ def _wait_until(check: Any, timeout: float, what: str, detail: Any = None) -> No
 
 
 @contextmanager
-def sway_session(*outputs: Output, timeout: float = 10.0) -> Iterator[SwaySession]:
+def sway_session(
+    *outputs: Output, timeout: float = 10.0, debug: Sequence[str] = ()
+) -> Iterator[SwaySession]:
     """A headless sway with ``outputs`` (named HEADLESS-1, HEADLESS-2, ... in order), each
-    showing its background; stopped on exit."""
+    showing its background; stopped on exit. ``debug``: sway's ``-D`` flags, such as
+    ``noscanout`` (sway 1.7 then composites every frame: screencopy, and so grim, may
+    otherwise read a stale frame of an output whose full-screen view was scanned out
+    directly from its first frame on)."""
     assert [o.name for o in outputs] == [f"HEADLESS-{i + 1}" for i in range(len(outputs))]
     prefix = _as_nobody()
     uid = NOBODY if prefix else None
@@ -302,7 +307,7 @@ def sway_session(*outputs: Output, timeout: float = 10.0) -> Iterator[SwaySessio
         }
         with log.open("wb") as log_file:
             proc = subprocess.Popen(
-                [*prefix, "sway", "-c", str(config)],
+                [*prefix, "sway", "-c", str(config), *(a for f in debug for a in ("-D", f))],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,

@@ -6,6 +6,14 @@ selects (clamped to the screen where the drag began); arrow keys nudge it by one
 physical pixel, Shift+arrows resize it; Enter confirms, Escape or a right click cancels.
 O, A, T, D pick the mode (extract text, ask, table, describe); in Ask mode a question
 field opens at the selection.
+
+On Wayland (Qt platform "wayland") a client cannot place its windows: positions are
+ignored, stay-on-top does nothing, ``QCursor.pos()`` knows nothing outside our windows.
+There each window asks for its output instead (``QWindow.setScreen`` before
+``showFullScreen()``: xdg_toplevel.set_fullscreen on that wl_output), one after the other,
+and the compositor gives the keyboard to the one on the output it has focused. Widget
+coordinates stay local and map onto the picture by the picture's own ratio, which at a
+fractional scale (1.5) differs from the ratio Qt renders the window at (2).
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
-from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QCursor,
@@ -43,6 +52,25 @@ DIM = QColor(0, 0, 0, 120)
 ACCENT = QColor(64, 156, 255)
 MAGNIFIER_SOURCE = 15  # physical pixels across
 MAGNIFIER_SIZE = 120  # logical pixels across
+#: Wayland: how long to wait for one window to be full-screen on its output before the
+#: next is shown anyway (a compositor that never makes it full-screen).
+WAYLAND_PLACE_TIMEOUT_MS = 500
+
+
+def on_wayland() -> bool:
+    """Qt runs as a Wayland client (not through XWayland): windows cannot be placed."""
+    return QGuiApplication.platformName().startswith("wayland")
+
+
+def _screen_for(
+    picture: ScreenPicture, screens: list[QScreen], *, by_geometry: bool
+) -> QScreen | None:
+    """The screen a picture was taken of: by name, else (``by_geometry``) by its logical
+    rectangle."""
+    found = {s.name(): s for s in screens}.get(picture.name)
+    if found is None and by_geometry:
+        found = next((s for s in screens if s.geometry().getRect() == picture.geometry), None)
+    return found
 
 
 @dataclass(frozen=True)
@@ -76,10 +104,20 @@ class RegionOverlay(QObject):
         self.presets = PRESETS if presets is None else presets
         self.confirm_on_release = confirm_on_release
         self._done = False
-        screens = {s.name(): s for s in QGuiApplication.screens()}
-        self.windows = [OverlayWindow(p, self, screens.get(p.name)) for p in pictures]
+        self.wayland = on_wayland()
+        self._unshown: list[OverlayWindow] = []  # Wayland: still to show, in order
+        self._placing: OverlayWindow | None = None  # Wayland: shown, not yet full-screen
+        screens = QGuiApplication.screens()
+        self.windows = [
+            OverlayWindow(p, self, _screen_for(p, screens, by_geometry=self.wayland))
+            for p in pictures
+        ]
 
     def show(self) -> None:
+        if self.wayland:
+            self._unshown = list(self.windows)
+            self._show_next()
+            return
         cursor = QCursor.pos()
         focus = None
         for w in self.windows:
@@ -91,6 +129,26 @@ class RegionOverlay(QObject):
             focus.activateWindow()
             focus.raise_()
             focus.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+
+    def _show_next(self) -> None:
+        """Wayland: show the next window once the one before fills its output. sway 1.7
+        configures a full-screen window mapped while another window's layout change is
+        still in flight with a size of 0 first (Qt warns about it); one at a time, each
+        window's own change is done before the next maps (about one frame each)."""
+        self._placing = None
+        if self._done or not self._unshown:
+            return
+        window = self._unshown.pop(0)
+        if self._unshown:
+            self._placing = window
+            QTimer.singleShot(
+                WAYLAND_PLACE_TIMEOUT_MS, self, partial(self._on_window_placed, window)
+            )
+        window.show_on_output(announce=bool(self._unshown))
+
+    def _on_window_placed(self, window: OverlayWindow) -> None:
+        if window is self._placing:
+            self._show_next()
 
     @property
     def asks(self) -> bool:
@@ -106,6 +164,8 @@ class RegionOverlay(QObject):
         if self._done:
             return
         self._done = True
+        self._unshown = []
+        self._placing = None
         for w in self.windows:
             w.hide()
             w.deleteLater()
@@ -130,12 +190,18 @@ class OverlayWindow(QWidget):
         self.picture = picture
         self.overlay = overlay
         self._screen = screen
+        self._announce_placed = False  # Wayland: tell the overlay once full-screen
         self.setWindowTitle("ScreenScribe overlay")
-        self.setWindowFlags(
-            Qt.WindowType.FramelessWindowHint
-            | Qt.WindowType.WindowStaysOnTopHint
-            | Qt.WindowType.Tool
-        )
+        if overlay.wayland:
+            # Stay-on-top and Tool mean nothing to a Wayland compositor; full-screen on
+            # its output is what covers it.
+            self.setWindowFlags(Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint)
+        else:
+            self.setWindowFlags(
+                Qt.WindowType.FramelessWindowHint
+                | Qt.WindowType.WindowStaysOnTopHint
+                | Qt.WindowType.Tool
+            )
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setMouseTracking(True)
@@ -148,7 +214,12 @@ class OverlayWindow(QWidget):
         self._cursor_phys: tuple[int, int] | None = None
         self._question: QLineEdit | None = None
         x, y, w, h = picture.geometry
-        self.setGeometry(x, y, w, h)
+        if overlay.wayland:
+            # No position (it would be ignored), and not yet the screen's size: reaching
+            # it tells that the compositor has made the window full-screen.
+            self.resize(max(1, w // 2), max(1, h // 2))
+        else:
+            self.setGeometry(x, y, w, h)
 
     # -- showing -----------------------------------------------------------------------
 
@@ -158,6 +229,40 @@ class OverlayWindow(QWidget):
         x, y, w, h = self.picture.geometry
         self.setGeometry(x, y, w, h)
         self.show()
+
+    def show_on_output(self, *, announce: bool) -> None:
+        """Wayland: full-screen on the picture's output. The native window's screen says
+        which output (QWidget.setScreen before the window exists is not enough: Qt picks
+        the screen by position then). ``announce``: tell the overlay once the compositor
+        has made it full-screen.
+
+        The screen is looked up now, not kept from before: PySide may invalidate a QScreen
+        wrapper once a window whose ``screen()`` returned it is destroyed (the wrapper is
+        shared), and a call on it then raises inside Qt's event handling."""
+        self._announce_placed = announce
+        self.create()
+        handle = self.windowHandle()
+        screen = _screen_for(self.picture, QGuiApplication.screens(), by_geometry=True)
+        if screen is not None and handle is not None:
+            handle.setScreen(screen)
+        self.showFullScreen()
+        self.setFocus(Qt.FocusReason.ActiveWindowFocusReason)  # for when it is activated
+
+    def _placed(self) -> bool:
+        """Wayland: shown full-screen at its screen's logical size, as the compositor
+        configured it (the size the window had before differs)."""
+        handle = self.windowHandle()
+        return (
+            handle is not None
+            and handle.isExposed()
+            and self.isFullScreen()
+            and self.size() == QSize(self.picture.geometry[2], self.picture.geometry[3])
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        if self._announce_placed and event.type() == QEvent.Type.WindowStateChange:
+            self.update()  # Qt reports the full-screen state after the resize: paint again
+        super().changeEvent(event)
 
     # -- geometry helpers --------------------------------------------------------------
 
@@ -327,6 +432,10 @@ class OverlayWindow(QWidget):
         if self._cursor_phys is not None and self._anchor is None and self._question is None:
             self._draw_magnifier(p)
         p.end()
+        if self._announce_placed and self._placed():
+            # After this paint is committed: the compositor has the configured size.
+            self._announce_placed = False
+            QTimer.singleShot(0, self.overlay, partial(self.overlay._on_window_placed, self))
 
     def _draw_label(self, p: QPainter, lr: QRectF, text: str) -> None:
         font = QFont(self.font())
