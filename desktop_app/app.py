@@ -158,9 +158,14 @@ class AppController(QObject):
     # -- global hotkeys -----------------------------------------------------------------
 
     def _hotkey_map(self) -> dict[str, str]:
+        from desktop_app.hotkeys.base import CLIPBOARD_KEY
+
         if self._hotkeys_paused:
             return {}
-        return {name: p.hotkey for name, p in self.settings.presets.items() if p.hotkey}
+        keys = {name: p.hotkey for name, p in self.settings.presets.items() if p.hotkey}
+        if self.settings.clipboard_hotkey:
+            keys[CLIPBOARD_KEY] = self.settings.clipboard_hotkey
+        return keys
 
     def _register_hotkeys(self) -> None:
         """Grabs each preset's hotkey; tells the user once about those that do not work
@@ -183,7 +188,12 @@ class AppController(QObject):
             self._settings_dialog.set_hotkey_status(self.hotkeys.describe(), problems)
 
     def _on_hotkeys_hotkey_pressed(self, preset: str) -> None:
-        self.start_capture(preset)
+        from desktop_app.hotkeys.base import CLIPBOARD_KEY
+
+        if preset == CLIPBOARD_KEY:
+            self.ocr_clipboard()
+        else:
+            self.start_capture(preset)
 
     def _on_hotkeys_problems_reported(self, problems: object) -> None:
         """The desktop refused keys after set_hotkeys returned (the portal's dialog)."""
@@ -618,9 +628,11 @@ class AppController(QObject):
         open keep the endpoint they started with."""
         old, self.settings = self.settings, settings
         self._offer_presets()
-        if self.hotkeys is not None and {n: p.hotkey for n, p in old.presets.items()} != {
-            n: p.hotkey for n, p in settings.presets.items()
-        }:
+        if self.hotkeys is not None and (
+            {n: p.hotkey for n, p in old.presets.items()}
+            != {n: p.hotkey for n, p in settings.presets.items()}
+            or old.clipboard_hotkey != settings.clipboard_hotkey
+        ):
             self._register_hotkeys()
         if self.history_window is not None:
             self.history_window.set_catalog(settings.presets, settings.profiles)

@@ -383,6 +383,7 @@ _GENERAL_RULES: Final[Mapping[str, Callable[[object], object]]] = MappingProxyTy
         "panel_font_size": _check_font_size,
         "theme": _choice(THEMES),
         "keyring": _choice(KEYRINGS),
+        "clipboard_hotkey": _check_text,
     }
 )
 _PRESET_RULES: Final[Mapping[str, Callable[[object], object]]] = MappingProxyType(
@@ -541,6 +542,7 @@ class Settings:
     panel_font_size: int | None = None  # points; None: the system's
     theme: str = "system"
     keyring: str = "system"  # "file": the user chose a file-backed keyring, warned
+    clipboard_hotkey: str = "Ctrl+Alt+V"  # reads the clipboard's image; "" for none
     # The [history] table.
     history_enabled: bool = True
     history_max_entries: int = 10000

@@ -361,6 +361,10 @@ def desktop_name(environ: Mapping[str, str]) -> str:
 # --- binding a key by hand -----------------------------------------------------------------
 
 
+CLIPBOARD_KEY = "@clipboard"
+"""The key_id of the hotkey that reads the clipboard's image (no preset has an "@")."""
+
+
 def capture_command(preset: str, environ: Mapping[str, str] | None = None) -> str:
     """The command that starts a capture with ``preset`` from a desktop shortcut:
     ``screenscribe capture --preset NAME``, with the launcher's full path when
@@ -373,6 +377,8 @@ def capture_command(preset: str, environ: Mapping[str, str] | None = None) -> st
         )
         if beside.is_file():
             program = str(beside)
+    if preset == CLIPBOARD_KEY:
+        return f"{shlex.quote(program)} clipboard"
     return f"{shlex.quote(program)} capture --preset {shlex.quote(preset)}"
 
 
@@ -429,6 +435,7 @@ def manual_binding_hint(
 
 
 __all__ = [
+    "CLIPBOARD_KEY",
     "LOGGER_NAME",
     "NAMED_KEYS",
     "HotkeyBackend",

@@ -176,6 +176,7 @@ class SettingsDialog(QDialog):
         self._loading = False  # filling widgets from settings: edits are not changes
         self._tasks: list[_Task] = []
         self._cancel: Any = None  # CancelToken of the running connection test
+        self._key_recorders: list[QWidget] = []  # fields that record a hotkey
         self._hotkey_backend = ""  # what serves global hotkeys here (the app tells)
         self._hotkey_problems: dict[str, str] = {}
 
@@ -887,6 +888,7 @@ class SettingsDialog(QDialog):
         hotkey_row.addWidget(self.hotkey_edit, 1)
         hotkey_row.addWidget(clear)
         form.add("&Hotkey:", hotkey_row, "hotkey", self.hotkey_edit)
+        self._key_recorders.append(self.hotkey_edit)
         self.hotkey_edit.installEventFilter(self)
         self.hotkey_status = QLabel()
         self.hotkey_status.setObjectName("hotkey_status")
@@ -969,8 +971,13 @@ class SettingsDialog(QDialog):
             text = f"Global hotkeys here: {self._hotkey_backend}." if self._hotkey_backend else ""
         self.hotkey_status.setText(text)
 
+    @Slot()
+    def _on_clear_clipboard_hotkey_clicked(self) -> None:
+        self.clipboard_hotkey_edit.clear()
+        self._apply_general()
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.hotkey_edit and event.type() in (
+        if watched in self._key_recorders and event.type() in (
             QEvent.Type.FocusIn,
             QEvent.Type.FocusOut,
         ):
@@ -1014,6 +1021,8 @@ class SettingsDialog(QDialog):
             ),
             None,
         )
+        if clash is None and hotkey and hotkey == self._settings.clipboard_hotkey:
+            clash = "Read the clipboard's image"
         if clash is not None:
             self.preset_form.show_error("hotkey", f"{hotkey} already starts “{clash}”.")
             return
@@ -1086,6 +1095,23 @@ class SettingsDialog(QDialog):
         self.default_preset_combo = QComboBox()
         self.default_preset_combo.setObjectName("default_preset_combo")
         form.add("Default &preset:", self.default_preset_combo, "default_preset_combo")
+        clip_row = QHBoxLayout()
+        self.clipboard_hotkey_edit = QKeySequenceEdit()
+        self.clipboard_hotkey_edit.setObjectName("clipboard_hotkey_edit")
+        self.clipboard_hotkey_edit.setAccessibleName("Hotkey to read the clipboard's image")
+        self.clipboard_hotkey_edit.setMaximumSequenceLength(1)
+        self.clipboard_hotkey_edit.editingFinished.connect(self._apply_general)
+        self._key_recorders.append(self.clipboard_hotkey_edit)
+        self.clipboard_hotkey_edit.installEventFilter(self)
+        clear_clip = QToolButton()
+        clear_clip.setText("Clear")
+        clear_clip.setObjectName("clear_clipboard_hotkey_button")
+        clear_clip.clicked.connect(self._on_clear_clipboard_hotkey_clicked)
+        clip_row.addWidget(self.clipboard_hotkey_edit, 1)
+        clip_row.addWidget(clear_clip)
+        form.add(
+            "&Clipboard image hotkey:", clip_row, "clipboard_hotkey", self.clipboard_hotkey_edit
+        )
         self.engine_combo = _combo(
             [
                 ("The model when one is set up, else offline", "auto"),
@@ -1159,6 +1185,7 @@ class SettingsDialog(QDialog):
         self._loading = True
         try:
             self.login_check.setChecked(s.start_at_login)
+            self.clipboard_hotkey_edit.setKeySequence(QKeySequence(s.clipboard_hotkey))
             self._fill_general_presets()
             _select_data(self.engine_combo, s.ocr_engine)
             self.history_check.setChecked(s.history_enabled)
@@ -1185,8 +1212,20 @@ class SettingsDialog(QDialog):
             self.general_form.show_error("panel_font_size", "The smallest size is 6 points.")
             return
         self.general_form.clear_error("panel_font_size")
+        clip = self.clipboard_hotkey_edit.keySequence().toString(
+            QKeySequence.SequenceFormat.PortableText
+        )
+        taken = next(
+            (p.display_name for p in self._settings.presets.values() if clip and p.hotkey == clip),
+            None,
+        )
+        if taken is not None:
+            self.general_form.show_error("clipboard_hotkey", f"{clip} already starts “{taken}”.")
+            return
+        self.general_form.clear_error("clipboard_hotkey")
         new = dataclasses.replace(
             self._settings,
+            clipboard_hotkey=clip,
             start_at_login=self.login_check.isChecked(),
             default_preset=str(self.default_preset_combo.currentData()),
             ocr_engine=str(self.engine_combo.currentData()),

@@ -231,3 +231,9 @@ def test_a_backend_can_be_forced(qtbot: QtBot) -> None:
     none.close()
     with pytest.raises(HotkeyError, match="Unknown hotkey backend 'gtk'; choose one of: "):
         HotkeyManager(prefer="gtk")
+
+
+def test_the_clipboard_hotkeys_command_reads_the_clipboard(on_path: str) -> None:
+    from desktop_app.hotkeys.base import CLIPBOARD_KEY
+
+    assert capture_command(CLIPBOARD_KEY, {"PATH": on_path}) == "screenscribe clipboard"

@@ -714,3 +714,22 @@ def test_a_hotkey_another_program_holds_is_reported_not_ignored(
         c.shutdown()
         other.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_clipboard_hotkey_reads_the_image_on_the_clipboard(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    import subprocess
+
+    server.chat(stream_reply(vllm_stream(["From the clipboard"])))
+    qtbot.waitUntil(
+        lambda: controller.hotkeys is not None and "@clipboard" in controller.hotkeys.active,
+        timeout=3000,
+    )
+    QGuiApplication.clipboard().setImage(_sample_image())
+    subprocess.run(["xdotool", "key", "ctrl+alt+v"], check=True, timeout=10)
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    with qtbot.waitSignal(controller.panels[0].answer_completed, timeout=10_000) as done:
+        pass
+    assert done.args == ["From the clipboard"]
+    controller.panels[0].close()

@@ -16,7 +16,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail
 from keyrings.alt.file import PlaintextKeyring
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop_app.core import secrets
@@ -433,3 +433,32 @@ def test_show_page_opens_the_endpoint_page_on_a_profile(
     assert dialog.url_edit.text() == "http://127.0.0.1:11434/v1"
     focus = dialog.focusWidget()
     assert isinstance(focus, QWidget)
+
+
+def test_the_clipboard_hotkey_is_recorded_and_may_not_clash_with_a_preset(
+    qtbot: QtBot, dialog: SettingsDialog
+) -> None:
+    dialog.tabs.setCurrentIndex(2)
+    assert dialog.clipboard_hotkey_edit.keySequence().toString() == "Ctrl+Alt+V"
+    recording: list[bool] = []
+    dialog.hotkey_recording.connect(recording.append)
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=2000)
+    dialog.clipboard_hotkey_edit.setFocus()
+    qtbot.keyClick(
+        dialog.clipboard_hotkey_edit,
+        Qt.Key.Key_O,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier,
+    )
+    dialog.clipboard_hotkey_edit.editingFinished.emit()
+    assert "Extract text" in error_of(dialog, "clipboard_hotkey").text()
+    assert dialog.settings.clipboard_hotkey == "Ctrl+Alt+V"
+    dialog.clipboard_hotkey_edit.clear()
+    qtbot.keyClick(
+        dialog.clipboard_hotkey_edit,
+        Qt.Key.Key_C,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    dialog.clipboard_hotkey_edit.editingFinished.emit()
+    assert saved()["general"] == {"clipboard_hotkey": "Ctrl+Shift+C"}
+    assert recording and recording[0] is True  # the app pauses its grabs meanwhile
