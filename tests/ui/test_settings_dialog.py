@@ -461,4 +461,4 @@ def test_the_clipboard_hotkey_is_recorded_and_may_not_clash_with_a_preset(
     )
     dialog.clipboard_hotkey_edit.editingFinished.emit()
     assert saved()["general"] == {"clipboard_hotkey": "Ctrl+Shift+C"}
-    assert recording and recording[0] is True  # the app pauses its grabs meanwhile
+    assert recording[:1] == [True]  # the app pauses its grabs meanwhile
