@@ -157,7 +157,7 @@ class HotkeyManager(QObject):
         if backend is not None:
             return f"{backend.name} ({_SUMMARIES.get(backend.name, backend.name)}){skipped}"
         why = "; ".join(self._skipped) or "no backend for this session"
-        return f"none ({why}); {manual_binding_hint('NAME', None, self._environ)}"
+        return f"none ({why}); {manual_binding_hint('NAME', None, self._environ, self._platform)}"
 
     def set_hotkeys(self, mapping: Mapping[str, str]) -> dict[str, str]:
         """Make the registered hotkeys ``mapping`` (key_id -> sequence; an empty sequence
@@ -283,7 +283,7 @@ class HotkeyManager(QObject):
             title = _DESKTOP_TITLES.get(desktop_name(self._environ), "")
             where = f"in this {title} Wayland session" if title else "in this Wayland session"
         why = "; ".join(self._skipped) or "no global hotkey backend for this session"
-        hint = manual_binding_hint(key_id, sequence, self._environ)
+        hint = manual_binding_hint(key_id, sequence, self._environ, self._platform)
         return f"{sequence} cannot be a global hotkey {where} ({why}); {hint}."
 
 

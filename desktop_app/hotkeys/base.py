@@ -405,13 +405,23 @@ def _hyprland_keys(combo: KeyCombo) -> str:
 
 
 def manual_binding_hint(
-    preset: str, sequence: str | None, environ: Mapping[str, str] | None = None
+    preset: str,
+    sequence: str | None,
+    environ: Mapping[str, str] | None = None,
+    platform: str | None = None,
 ) -> str:
     """Where and what to bind in the desktop's own keyboard settings, for one preset:
     "bind `screenscribe capture --preset ocr` to Ctrl+Alt+O in Settings → Keyboard ...".
-    ``sequence`` None: "to a key"."""
+    ``sequence`` None: "to a key". ``platform`` replaces ``sys.platform``."""
     env = environment(environ)
     command = capture_command(preset, env)
+    if (platform or sys.platform) == "darwin":
+        keys = sequence or "a key"
+        return (
+            f"make a Quick Action in the Shortcuts app that runs the shell script "
+            f"`{command}`, then give it {keys} in System Settings → Keyboard → Keyboard "
+            "Shortcuts → Services"
+        )
     combo: KeyCombo | None = None
     if sequence is not None:
         with contextlib.suppress(HotkeyError):

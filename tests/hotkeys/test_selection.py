@@ -237,3 +237,16 @@ def test_the_clipboard_hotkeys_command_reads_the_clipboard(on_path: str) -> None
     from desktop_app.hotkeys.base import CLIPBOARD_KEY
 
     assert capture_command(CLIPBOARD_KEY, {"PATH": on_path}) == "screenscribe clipboard"
+
+
+def test_on_macos_the_hint_says_how_to_bind_the_command_with_shortcuts(on_path: str) -> None:
+    from desktop_app.hotkeys import HotkeyManager
+
+    manager = HotkeyManager(environ={"PATH": on_path}, platform="darwin")
+    try:
+        problems = manager.set_hotkeys({"ocr": "Ctrl+Alt+O"})
+    finally:
+        manager.close()
+    assert manager.backend_name == "none"
+    assert "Quick Action in the Shortcuts app" in problems["ocr"]
+    assert "`screenscribe capture --preset ocr`" in problems["ocr"]
