@@ -184,6 +184,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] = ("", 0)  # the client's address: one port per connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -270,7 +271,9 @@ class StreamServer:
     def _handle(self, h: BaseHTTPRequestHandler, body: bytes) -> None:
         path = h.path
         with self._lock:
-            self.requests.append(Seen(h.command, path, dict(h.headers.items()), body))
+            self.requests.append(
+                Seen(h.command, path, dict(h.headers.items()), body, tuple(h.client_address))
+            )
         reply = self._next(path)
         conn = h.connection
         if reply.stall_before_headers and self._wait_or_hangup(conn, reply.stall_before_headers):

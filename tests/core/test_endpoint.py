@@ -540,3 +540,31 @@ def test_list_models_auth_error(server: StreamServer, client: EndpointClient) ->
     server.queue("/v1/models", json_reply({"error": "Unauthorized"}, 401))
     with pytest.raises(AuthenticationError):
         client.list_models()
+
+
+# --- keep-alive -----------------------------------------------------------------------
+
+
+def test_requests_one_after_another_reuse_one_connection(
+    server: StreamServer, client: EndpointClient
+) -> None:
+    """The body is read to its end after [DONE], so httpx keeps the connection: the
+    next request does not pay for a new one (a TLS handshake, against a hosted API)."""
+    server.chat(stream_reply(vllm_stream(["one"])))
+    for _ in range(3):
+        assert text_of(collect(client.stream_chat(req()))) == "one"
+    ports = {seen.client[1] for seen in server.requests}
+    assert len(server.requests) == 3
+    assert len(ports) == 1
+
+
+def test_a_server_that_holds_the_stream_open_after_done_costs_50_ms(
+    server: StreamServer, client: EndpointClient
+) -> None:
+    server.chat(stream_reply(vllm_stream(["held"]), stall_after_body=5.0))
+    t0 = time.monotonic()
+    events = collect(client.stream_chat(req()))
+    took = time.monotonic() - t0
+    assert text_of(events) == "held"
+    assert took < 1.0  # the bounded drain, not the 5 s stall or the 5 s idle timeout
+    assert server.hangup.wait(2)  # its socket was shut down, as before
