@@ -265,12 +265,10 @@ class AppController(QObject):
             return
         if self._capture_pending:
             return
-        chosen = self.answer_source(mode)
-        if chosen is None:
+        # A mode that needs a model: say so before the overlay if there is none.
+        if self.settings.preset(mode).kind != "ocr" and self.answer_source(mode) is None:
             self._maybe_quit_one_shot()
             return
-        if self._local is not None and chosen[0] is self._local:
-            self._local.engine.warm()  # loads in the background while the user selects
         if isinstance(self.surface, LauncherUi) and self.surface.window.isVisible():
             # Our own window must not be in the frozen picture: hide it, let the X
             # server repaint what is under it, then capture; it comes back afterwards.
@@ -296,6 +294,15 @@ class AppController(QObject):
         self.overlay.region_selected.connect(self._on_overlay_region_selected)
         self.overlay.selection_cancelled.connect(self._on_overlay_selection_cancelled)
         self.overlay.show()
+        # Who answers is decided once the overlay is up: it may read the keyring (200 ms
+        # on first use), which must not delay the frozen screen.
+        QTimer.singleShot(0, lambda: self._prepare_engine(mode))
+
+    def _prepare_engine(self, mode: str) -> None:
+        """Starts loading the offline engine while the user selects, if it will answer."""
+        chosen = self.answer_source(mode)
+        if chosen is not None and self._local is not None and chosen[0] is self._local:
+            self._local.engine.warm()
 
     def _restore_launcher(self) -> None:
         if self._launcher_hidden:
