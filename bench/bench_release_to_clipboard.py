@@ -1,12 +1,13 @@
 """Mouse release to text on the clipboard, offline engine loaded: the whole app path.
 
-    .venv/bin/python bench/bench_release_to_clipboard.py [--runs 7]
+    .venv/bin/python bench/bench_release_to_clipboard.py [--runs 7] [--quick] [--json PATH]
 
 Starts its own Xvfb (1280x800), shows a three-line text region, and drives the app's
 real flow: capture, overlay, release, crop, offline OCR in the worker process, panel,
 auto-copy. Prints the median from the release to the clipboard holding the text
 (target <= 300 ms; NormCap with Tesseract measured 1.33 s, 0.29 s with
-OMP_THREAD_LIMIT=1 on such a region).
+OMP_THREAD_LIMIT=1 on such a region). ``--quick``: 3 runs; ``--json PATH`` writes the
+figure there for ``python -m bench`` (bench.common).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import Figure, write_figures  # noqa: E402
 from tests.xserver import xvfb  # noqa: E402
+
+BENCH = "bench_release_to_clipboard"
+TARGET_MS = 300.0
+NORMCAP_NOTE = (
+    "NormCap with Tesseract measured 1.33 s (0.29 s with OMP_THREAD_LIMIT=1) on such a region"
+)
 
 TEXT = [
     "The quarterly report is due on Friday, 12 December.",
@@ -34,8 +42,11 @@ TEXT = [
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, help="timed runs (default 7; --quick: 3)")
+    ap.add_argument("--quick", action="store_true", help="3 runs")
+    ap.add_argument("--json", metavar="PATH", help="write the figure there (bench.common)")
     args = ap.parse_args()
+    runs = args.runs or (3 if args.quick else 7)
     folder = tempfile.mkdtemp(prefix="ss-bench-")
     with xvfb(1280, 800) as server:
         os.environ.update(server.env)
@@ -44,11 +55,12 @@ def main() -> None:
         os.environ["SCREENSCRIBE_CONFIG_DIR"] = os.path.join(folder, "config")
         os.environ["SCREENSCRIBE_DATA_DIR"] = os.path.join(folder, "data")
         os.environ["SCREENSCRIBE_SOCKET"] = os.path.join(folder, "app.sock")
-        run(args.runs)
+        figure = run(runs)
     shutil.rmtree(folder, ignore_errors=True)
+    write_figures([figure], args.json)
 
 
-def run(runs: int) -> None:
+def run(runs: int) -> Figure:
     from PySide6.QtCore import QPoint, Qt
     from PySide6.QtGui import QFont, QGuiApplication
     from PySide6.QtTest import QTest
@@ -103,8 +115,20 @@ def run(runs: int) -> None:
         f"release -> text on the clipboard: median {statistics.median(measured):.0f} ms, "
         f"min {min(measured):.0f} ms, max {max(measured):.0f} ms (target <= 300 ms)"
     )
+    exact = texts[-1].split() == " ".join(TEXT).split()
     print(f"text read: {texts[-1]!r}")
-    print(f"exact: {texts[-1].split() == ' '.join(TEXT).split()}")
+    print(f"exact: {exact}")
+    return Figure(
+        BENCH,
+        f"mouse release -> text on the clipboard, {len(TEXT)}-line region, engine loaded",
+        round(statistics.median(measured), 1),
+        "ms",
+        target=TARGET_MS,
+        peer="NormCap with Tesseract",
+        note=f"{NORMCAP_NOTE}; median of {runs}, offline engine, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
+        + ("" if exact else "; the text read was NOT exact"),
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Accuracy and speed of the offline OCR engine (core.local_ocr), beside Tesseract.
 
-Run: ``.venv/bin/python bench/ocr_accuracy.py [--runs N] [--no-tesseract]``.
+Run: ``.venv/bin/python bench/ocr_accuracy.py [--runs N] [--no-tesseract] [--quick]
+[--json PATH]``. ``--quick``: one timed read per image; ``--json PATH`` writes the figures
+there for ``python -m bench`` (bench.common): the CER over the set, the page and the
+single line, each beside Tesseract's where it ran.
 
 The pictures are the rendered screenshots in tests/data/ocr (``tests/data/render.py``),
 each with its exact ground truth. Character error rate (CER) = Levenshtein distance between
@@ -28,8 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import Figure, write_figures
 from desktop_app.core.local_ocr import LocalOcrEngine, OcrResult
 from desktop_app.core.textdiff import char_errors, normalise_space
+
+BENCH = "ocr_accuracy"
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "ocr"
 PAGE = "page_light_1280x800"
@@ -66,15 +72,31 @@ def tesseract(path: Path) -> tuple[str, float]:
     return out, (time.perf_counter() - t0) * 1000.0
 
 
+def tesseract_version() -> str:
+    try:
+        out = subprocess.run(
+            ["tesseract", "--version"], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:
+        return "Tesseract"
+    first = (out.splitlines() or ["tesseract"])[0].split()
+    return f"Tesseract {first[1]}" if len(first) > 1 else "Tesseract"
+
+
 def fmt_cer(e: int, n: int) -> str:
     return f"{100.0 * e / max(n, 1):6.2f}%"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="timed reads per image (median)")
+    parser.add_argument(
+        "--runs", type=int, help="timed reads per image (median; default 3, --quick: 1)"
+    )
     parser.add_argument("--no-tesseract", action="store_true", help="skip Tesseract")
+    parser.add_argument("--quick", action="store_true", help="one timed read per image")
+    parser.add_argument("--json", metavar="PATH", help="write the figures there (bench.common)")
     args = parser.parse_args()
+    args.runs = args.runs or (1 if args.quick else 3)
     names = sorted(p.stem for p in DATA.glob("*.png"))
     tess = None if args.no_tesseract else shutil.which("tesseract")
 
@@ -102,6 +124,7 @@ def main() -> int:
     print("-" * len(header))
     ours_e = ours_n = tess_e = tess_n = 0
     timings: dict[str, float] = {}
+    tess_timings: dict[str, float] = {}
     peak_rss = 0.0
     for name in names:
         path = DATA / f"{name}.png"
@@ -123,7 +146,8 @@ def main() -> int:
             runs = [tesseract(path) for _ in range(max(1, args.runs))]
             te, tn = errors(runs[0][0], want)
             tess_e, tess_n = tess_e + te, tess_n + tn
-            row += f" | {fmt_cer(te, tn):>8} {statistics.median(ms for _, ms in runs):6.0f}"
+            tess_timings[name] = statistics.median(ms for _, ms in runs)
+            row += f" | {fmt_cer(te, tn):>8} {tess_timings[name]:6.0f}"
         print(row)
     print("-" * len(header))
     overall = f"{'overall':26} {'':>10} | {fmt_cer(ours_e, ours_n):>8}"
@@ -162,6 +186,50 @@ def main() -> int:
     if tess_cer is not None:
         checks.append(("CER below Tesseract's", cer < tess_cer))
     print("targets: " + ", ".join(f"{label}: {'ok' if ok else 'MISSED'}" for label, ok in checks))
+
+    peer = tesseract_version() if tess else None
+    how = "OMP_THREAD_LIMIT=1 tesseract --psm 3"
+    how_timed = (
+        f"median of {args.runs} read(s), model loaded, {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.2f} at the start"
+    )
+    write_figures(
+        [
+            Figure(
+                BENCH,
+                f"offline OCR character error rate, {len(names)} rendered screenshots",
+                round(100.0 * cer, 3),
+                "%",
+                target=100.0 * TARGET_CER,
+                peer=peer,
+                peer_value=round(100.0 * tess_cer, 3) if tess_cer is not None else None,
+                note=f"CER over the set (whitespace runs as one space); peer: {how}"
+                if tess
+                else "CER over the set (whitespace runs as one space); Tesseract not run",
+            ),
+            Figure(
+                BENCH,
+                f"offline OCR, one 1280x800 page ({PAGE})",
+                round(timings[PAGE], 1),
+                "ms",
+                target=TARGET_PAGE_MS,
+                peer=peer,
+                peer_value=round(tess_timings[PAGE], 1) if PAGE in tess_timings else None,
+                note=f"{how_timed}; peer: {how} (a process per read)" if tess else how_timed,
+            ),
+            Figure(
+                BENCH,
+                f"offline OCR, single-line crop ({SINGLE})",
+                round(timings[SINGLE], 1),
+                "ms",
+                target=TARGET_LINE_MS,
+                peer=peer,
+                peer_value=round(tess_timings[SINGLE], 1) if SINGLE in tess_timings else None,
+                note=f"{how_timed}; peer: {how} (a process per read)" if tess else how_timed,
+            ),
+        ],
+        args.json,
+    )
     return 0
 
 
