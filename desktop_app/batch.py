@@ -123,7 +123,7 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
     history = open_history(settings, args)
     ctx: _Context | None = None
     try:
-        with _source(engine, profile) as client:
+        with _source(engine, profile, args.concurrency) as client:
             ctx = _Context(
                 profile,
                 client,
@@ -160,9 +160,11 @@ def run_batch(args: argparse.Namespace, inputs: list[str], prompt: str, *, mode:
 
 
 @contextmanager
-def _source(engine: Engine, profile: Profile) -> Iterator[AnswerSource]:
+def _source(engine: Engine, profile: Profile, concurrency: int) -> Iterator[AnswerSource]:
     if engine == "endpoint":
-        with make_client(profile) as client:
+        # One connection per request in flight: a smaller pool made requests wait for a
+        # slot, and a wait longer than the connect timeout failed (--concurrency 64).
+        with make_client(profile, max_connections=max(32, concurrency)) as client:
             yield client
         return
     from desktop_app.core.local_ocr import LocalOcrEngine, LocalOcrSource

@@ -331,7 +331,7 @@ def _usage(message: str) -> Exception:
     return UsageError(message)
 
 
-def make_client(profile: Profile, *, quiet: bool = False) -> Any:
+def make_client(profile: Profile, *, quiet: bool = False, max_connections: int = 32) -> Any:
     from desktop_app.core.endpoint import EndpointClient
     from desktop_app.core.secrets import get_api_key
 
@@ -343,6 +343,7 @@ def make_client(profile: Profile, *, quiet: bool = False) -> Any:
         key,
         connect_timeout=profile.connect_timeout,
         idle_timeout=profile.idle_timeout,
+        max_connections=max_connections,
     )
 
 

@@ -568,3 +568,28 @@ def test_a_server_that_holds_the_stream_open_after_done_costs_50_ms(
     assert text_of(events) == "held"
     assert took < 1.0  # the bounded drain, not the 5 s stall or the 5 s idle timeout
     assert server.hangup.wait(2)  # its socket was shut down, as before
+
+
+def test_a_busy_pool_keeps_its_connections_for_the_next_round(server: StreamServer) -> None:
+    """Twelve requests at once, twice: the second round reuses the first round's
+    connections (a keep-alive limit below the pool size closed each idle one)."""
+    server.chat(stream_reply(vllm_stream(["x"]), stall_before_headers=0.1))
+
+    def one_round(client: EndpointClient) -> None:
+        threads = [
+            threading.Thread(target=lambda: collect(client.stream_chat(req()))) for _ in range(12)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+
+    with EndpointClient(server.base_url, idle_timeout=5.0) as client:
+        one_round(client)
+        first = {seen.client[1] for seen in server.requests}
+        one_round(client)
+    assert len(server.requests) == 24
+    ports = {seen.client[1] for seen in server.requests}
+    assert len(first) <= 12
+    assert len(first) >= 9  # they did run at once
+    assert ports == first  # the second round opened no connection
