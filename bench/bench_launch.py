@@ -772,9 +772,8 @@ def run(runs: int) -> list[Figure]:
             over_bare,
             "%",
             target=10,
-            peer="bare PySide6 window (ms)",
-            peer_value=cold_bare,
-            note=note(f"ours {ms(cold_ours)} vs bare {ms(cold_bare)}"),
+            # The peer is the yardstick itself (0 % above it); its time is in the note.
+            note=note(f"ours {ms(cold_ours)} vs a bare PySide6 window {ms(cold_bare)}"),
         ),
     ]
     misses = {k: v.misses for k, v in {**ours, **cold_out}.items() if v.misses}
