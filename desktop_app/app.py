@@ -67,7 +67,8 @@ class AppController(QObject):
         self.panels: list[AnswerPanel] = []
         self._clients: dict[tuple[str, str], EndpointClient] = {}  # by (profile, base URL)
         self._history: History | None = None
-        self._retired: list[EndpointClient | History] = []  # replaced; closed at the end
+        # Replaced by new settings but still used by an open panel: closed when it closes.
+        self._retired: list[EndpointClient | History] = []
         self._settings_dialog: SettingsDialog | None = None
         self.hotkeys: HotkeyManager | None = None  # made after start-up: Xlib costs 60 ms
         self.hotkey_problems: dict[str, str] = {}  # preset name -> why its key does not work
@@ -539,10 +540,22 @@ class AppController(QObject):
         if not panel.isVisible() and text:
             self.notify("ScreenScribe", text[:200])
 
+    def _close_retired(self) -> None:
+        """Closes the replaced clients and stores that no open panel uses any more."""
+        keep = []
+        for old in self._retired:
+            if any(panel.uses(old) for panel in self.panels):
+                keep.append(old)
+            else:
+                old.close()
+        self._retired = keep
+
     def _on_panel_closed(self, panel: AnswerPanel) -> None:
         if panel in self.panels:
             self.panels.remove(panel)
         panel.deleteLater()
+        if self._retired:
+            self._close_retired()
         self._maybe_quit_one_shot()
 
     def open_history(self) -> None:
@@ -645,6 +658,7 @@ class AppController(QObject):
             self.history_window.set_catalog(settings.presets, settings.profiles)
         self._retired.extend(self._clients.values())  # a key, URL or timeout may differ
         self._clients.clear()
+        self._close_retired()
         if self._history is not None:
             if settings.history_enabled:
                 self._history.max_entries = settings.history_max_entries
@@ -652,6 +666,7 @@ class AppController(QObject):
             else:
                 self._retired.append(self._history)
                 self._history = None
+                self._close_retired()
         if settings.history_enabled and not old.history_enabled:
             self._history_opened = False  # open again on the next request
         if settings.theme != old.theme:

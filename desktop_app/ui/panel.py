@@ -702,6 +702,13 @@ class AnswerPanel(QWidget):
         self._set_state("From the history.")
         self._update_controls()
 
+    def uses(self, resource: object) -> bool:
+        """Whether this panel may still send a request through ``resource`` (a client,
+        an engine) or save to it (a history store)."""
+        ctx = self._ctx
+        sources = [ctx.client, ctx.cross_check, *(s for s, _ in ctx.engines)]
+        return any(resource is s for s in sources) or resource is ctx.history
+
     def note(self, text: str) -> None:
         """A line for the user in the status area."""
         self._set_state(text)

@@ -733,3 +733,40 @@ def test_the_clipboard_hotkey_reads_the_image_on_the_clipboard(
         pass
     assert done.args == ["From the clipboard"]
     controller.panels[0].close()
+
+
+def test_a_client_replaced_by_new_settings_is_closed_once_no_panel_uses_it(
+    qtbot: QtBot, controller: AppController, server: StreamServer
+) -> None:
+    import dataclasses
+
+    server.chat(stream_reply(vllm_stream(["slow ", "answer"]), delay=0.3))
+    QGuiApplication.clipboard().setImage(_sample_image())
+    controller.ocr_clipboard()
+    qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
+    panel = controller.panels[0]
+    (old,) = controller._clients.values()
+    idle = controller.client_for(controller.profile("describe"))  # same key: same client
+    assert idle is old
+    controller.apply_settings(dataclasses.replace(controller.settings, theme="light"))
+    assert controller._clients == {}
+    assert not old._client.is_closed  # the panel's stream still runs on it
+    with qtbot.waitSignal(panel.answer_completed, timeout=10_000) as done:
+        pass
+    assert done.args == ["slow answer"]
+    panel.close()
+    qtbot.waitUntil(lambda: old._client.is_closed, timeout=3000)
+    assert controller._retired == []
+    controller.apply_settings(dataclasses.replace(controller.settings, theme="system"))
+
+
+def test_a_client_no_panel_uses_is_closed_when_the_settings_change(
+    controller: AppController,
+) -> None:
+    import dataclasses
+
+    client = controller.client_for(controller.profile())
+    controller.apply_settings(dataclasses.replace(controller.settings, theme="dark"))
+    assert client._client.is_closed
+    assert controller._retired == []
+    controller.apply_settings(dataclasses.replace(controller.settings, theme="system"))
