@@ -500,16 +500,24 @@ def session_bus(
 
 
 @contextmanager
-def fake_portal(bus: Bus, *args: str, timeout: float = 10.0) -> Iterator[Path]:
-    """``python -m tests.fake_portal ARGS`` owning org.freedesktop.portal.Desktop on
-    ``bus``; yields the JSON-lines file where it records every call it gets."""
+def fake_portal(
+    bus: Bus,
+    *args: str,
+    timeout: float = 10.0,
+    module: str = "tests.fake_portal",
+    outlives_bus: bool = False,
+) -> Iterator[Path]:
+    """``python -m MODULE ARGS`` (a stand-in portal: tests.fake_portal for Screenshot,
+    tests.fake_shortcuts_portal for GlobalShortcuts) owning org.freedesktop.portal.Desktop
+    on ``bus``; yields the JSON-lines file where it records every call it gets. With
+    ``outlives_bus`` it must still run at the end (it did not crash)."""
     work = Path(tempfile.mkdtemp(prefix="fake-portal-"))
     calls = work / "calls.jsonl"
     calls.touch()
     env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus.address, "QT_QPA_PLATFORM": "offscreen"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_portal", "--calls", str(calls), *args],
+        [sys.executable, "-m", module, "--calls", str(calls), *args],
         env=env,
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
@@ -523,6 +531,8 @@ def fake_portal(bus: Bus, *args: str, timeout: float = 10.0) -> Iterator[Path]:
         line = proc.stdout.readline().decode() if ready else ""
         assert line.strip() == "ready", line + (proc.stdout.read().decode() if not ready else "")
         yield calls
+        if outlives_bus:
+            assert proc.poll() is None, proc.stdout.read().decode()  # it did not crash
     finally:
         _stop_group(proc)
         if proc.stdout is not None:

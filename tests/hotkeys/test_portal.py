@@ -11,17 +11,10 @@ Debian package, only where dbus-daemon or xdg-desktop-portal is not installed.
 
 from __future__ import annotations
 
-import os
 import re
-import select
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +35,7 @@ from desktop_app.hotkeys.portal import (
     xdg_trigger,
 )
 from tests.wayland import PORTAL, Bus, missing, read_calls, session_bus
-from tests.xserver import ROOT
+from tests.wayland import fake_portal as wayland_fake_portal
 
 BUS_MISSING = missing("dbus-daemon")
 SESSION_PATH = re.compile(
@@ -91,42 +84,12 @@ def env(bus: Bus, on_path: str) -> dict[str, str]:
     return environ_of(bus, on_path)
 
 
-@contextmanager
-def fake_portal(
-    bus: Bus, *args: str, timeout: float = 10.0, outlives_bus: bool = True
-) -> Iterator[Path]:
-    """``python -m tests.fake_shortcuts_portal ARGS`` owning org.freedesktop.portal.Desktop
-    on ``bus``; yields the JSON-lines file of the calls it gets. It must still run at the
-    end (it did not crash) unless the test stops the bus (``outlives_bus=False``)."""
-    work = Path(tempfile.mkdtemp(prefix="fake-shortcuts-"))
-    calls = work / "calls.jsonl"
-    calls.touch()
-    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus.address}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_shortcuts_portal", "--calls", str(calls), *args],
-        env=env,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+def fake_portal(bus: Bus, *args: str, outlives_bus: bool = True) -> Any:
+    """The stand-in GlobalShortcuts portal (tests/fake_shortcuts_portal.py) on ``bus``;
+    it must still run at the end unless the test stops the bus (``outlives_bus=False``)."""
+    return wayland_fake_portal(
+        bus, *args, module="tests.fake_shortcuts_portal", outlives_bus=outlives_bus
     )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline().decode() if ready else ""
-        assert line.strip() == "ready", line + (proc.stdout.read().decode() if not ready else "")
-        yield calls
-        if outlives_bus:
-            assert proc.poll() is None, proc.stdout.read().decode()  # it did not crash
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def desktop(bus: Bus, member: str, signature: str | None = None, *args: Any) -> Any:
