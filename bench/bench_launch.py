@@ -57,7 +57,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Figure, write_figures  # noqa: E402
+from bench.common import Figure, print_figures, write_figures  # noqa: E402
 from tests.xserver import xvfb  # noqa: E402
 
 BENCH = "bench_launch"
@@ -791,10 +791,7 @@ def main() -> None:
     runs = args.runs or (3 if args.quick else 10)
     figures = run(runs)
     print()
-    for f in figures:
-        value = "n/a" if f.value is None else f"{f.value:.1f} {f.unit}"
-        peer = "n/a" if f.peer_value is None else f"{f.peer_value:.1f}"
-        print(f"{f.what}\n    ours {value} (target <= {f.target}), {f.peer}: {peer}; met: {f.met}")
+    print_figures(figures)
     write_figures(figures, args.json)
 
 

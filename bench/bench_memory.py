@@ -52,7 +52,7 @@ from bench.bench_launch import (  # noqa: E402
     wait_idle,
     wait_until,
 )
-from bench.common import Figure, write_figures  # noqa: E402
+from bench.common import Figure, print_figures, write_figures  # noqa: E402
 
 BENCH = "bench_memory"
 AFTER_START_S = 10.0
@@ -347,10 +347,7 @@ def main() -> None:
     runs = args.runs or (1 if args.quick else 3)
     figures = run(runs)
     print()
-    for f in figures:
-        value = "n/a" if f.value is None else f"{f.value:.1f} {f.unit}"
-        peer = "n/a" if f.peer_value is None else f"{f.peer_value:.1f}"
-        print(f"{f.what}\n    ours {value} (target <= {f.target}), {f.peer}: {peer}; met: {f.met}")
+    print_figures(figures)
     write_figures(figures, args.json)
 
 

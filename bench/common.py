@@ -39,6 +39,17 @@ class Figure:
             )
 
 
+def print_figures(figures: list[Figure]) -> None:
+    """Each figure on two lines: what, then ours, the target, the peer's, met."""
+    for f in figures:
+        value = "n/a" if f.value is None else f"{f.value:.1f} {f.unit}"
+        peer = "n/a" if f.peer_value is None else f"{f.peer_value:.1f}"
+        sign = "<=" if f.better == "lower" else ">="
+        print(
+            f"{f.what}\n    ours {value} (target {sign} {f.target}), {f.peer}: {peer}; met: {f.met}"
+        )
+
+
 def write_figures(figures: list[Figure], path: str | Path | None) -> None:
     """Writes ``figures`` as JSON to ``path`` (nothing when ``path`` is None)."""
     if path is None:

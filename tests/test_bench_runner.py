@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.__main__ import END, START, markdown, table, write_markdown
 from bench.common import Figure, read_figures, write_figures
 
@@ -61,3 +63,14 @@ def test_markdown_replaces_only_the_marked_part(tmp_path: Path) -> None:
     assert text.endswith(f"{END}\n\nhow to reproduce\n")
     assert "old" not in text
     assert "| a \\| b | 1.0 ms |" in text
+
+
+def test_print_figures_says_ours_the_target_and_the_peer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench.common import print_figures
+
+    print_figures([Figure("b", "throughput", 9.0, "x", better="higher", target=8.0, peer="p")])
+    assert (
+        capsys.readouterr().out == "throughput\n    ours 9.0 x (target >= 8.0), p: n/a; met: True\n"
+    )
