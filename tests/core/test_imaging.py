@@ -24,6 +24,8 @@ from desktop_app.core.imaging import (
     MAX_ASPECT_RATIO,
     MAX_SOURCE_PIXELS,
     WRAPPER_TOKENS,
+    adler32_combine,
+    encode_png,
     estimate_image_tokens,
     load_image,
     make_thumbnail,
@@ -573,3 +575,74 @@ def test_image_from_bgra_with_row_padding() -> None:
     ]
     with pytest.raises(ImageError):
         image_from_bgra(b"", 0, 2)
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(body, zlib.crc32(tag)), tag
+        chunks.append((tag, body))
+        pos += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize(
+    ("size", "mode"),
+    [((1, 1), "RGB"), ((7, 3), "RGB"), ((333, 97), "L"), ((1920, 1088), "RGB"), ((900, 1201), "L")],
+)
+def test_encode_png_is_a_valid_png_with_the_exact_pixels(size: tuple[int, int], mode: str) -> None:
+    rnd = random.Random(size[0] * 7 + size[1])
+    im = Image.new(mode, size, 240 if mode == "L" else (240, 241, 242))
+    draw = ImageDraw.Draw(im)
+    for _ in range(40):
+        x, y = rnd.randrange(size[0]), rnd.randrange(size[1])
+        fill = rnd.randrange(256) if mode == "L" else tuple(rnd.randrange(256) for _ in range(3))
+        draw.rectangle((x, y, x + rnd.randrange(60), y + rnd.randrange(20)), fill=fill)
+        draw.text((x, y), "Invoice 1,234.56", fill=0 if mode == "L" else (0, 0, 0))
+    data = encode_png(im)
+    chunks = _png_chunks(data)
+    assert [t for t, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    # zlib.decompress checks the Adler-32 of the whole stream, split or not.
+    raw = zlib.decompress(chunks[1][1])
+    stride = size[0] * (3 if mode == "RGB" else 1)
+    assert len(raw) == size[1] * (stride + 1)
+    assert all(raw[r * (stride + 1)] == 0 for r in range(size[1]))
+    back = Image.open(io.BytesIO(data))
+    back.load()
+    assert back.mode == mode
+    assert back.size == size
+    assert back.tobytes() == im.tobytes()
+
+
+def test_a_large_png_is_compressed_in_parts_that_make_one_stream() -> None:
+    """Above the parallel threshold the stream is joined from sync-flushed fragments."""
+    im = Image.effect_noise((1200, 700), 60).convert("RGB")  # 2.5 MB of pixels
+    data = encode_png(im)
+    idat = _png_chunks(data)[1][1]
+    d = zlib.decompressobj()
+    raw = d.decompress(idat)
+    assert d.eof
+    assert not d.unused_data
+    assert len(raw) == 700 * (1200 * 3 + 1)
+    assert Image.open(io.BytesIO(data)).tobytes() == im.tobytes()
+
+
+def test_other_modes_still_encode_through_pillow() -> None:
+    im = Image.new("P", (10, 10), 3)
+    back = Image.open(io.BytesIO(encode_png(im)))
+    assert back.mode == "P"
+    assert back.size == (10, 10)
+
+
+@given(st.binary(max_size=300), st.binary(max_size=300))
+def test_adler32_combine_matches_zlib(a: bytes, b: bytes) -> None:
+    assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+def test_adler32_combine_with_long_parts() -> None:
+    a, b = bytes(range(256)) * 4000, b"\xff" * 300_000
+    assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
