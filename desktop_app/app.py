@@ -59,10 +59,11 @@ class AppController(QObject):
 
             apply_theme(self.settings.theme)
         self.capturer = Capturer()
-        try:
-            self.capturer.warm()
-        except CaptureError as exc:
-            self._startup_warnings.append(str(exc))
+        if not one_shot:  # a one-shot capture grabs at once: warming would grab twice
+            try:
+                self.capturer.warm()
+            except CaptureError as exc:
+                self._startup_warnings.append(str(exc))
         self.overlay: RegionOverlay | None = None
         self.panels: list[AnswerPanel] = []
         self._clients: dict[tuple[str, str], EndpointClient] = {}  # by (profile, base URL)
@@ -294,10 +295,13 @@ class AppController(QObject):
         )
         self.overlay.region_selected.connect(self._on_overlay_region_selected)
         self.overlay.selection_cancelled.connect(self._on_overlay_selection_cancelled)
+        # Who answers is decided once the frozen screen is painted: it may read the
+        # keyring (200 ms on first use) and start the offline engine's worker process,
+        # which must not delay those pixels (nor compete with them for a CPU).
+        self.overlay.painted.connect(
+            lambda: QTimer.singleShot(0, lambda: self._prepare_engine(mode))
+        )
         self.overlay.show()
-        # Who answers is decided once the overlay is up: it may read the keyring (200 ms
-        # on first use), which must not delay the frozen screen.
-        QTimer.singleShot(0, lambda: self._prepare_engine(mode))
 
     def _prepare_engine(self, mode: str) -> None:
         """Starts loading the offline engine while the user selects, if it will answer."""

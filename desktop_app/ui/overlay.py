@@ -89,6 +89,7 @@ class RegionOverlay(QObject):
 
     region_selected = Signal(object)  # Selection
     selection_cancelled = Signal()
+    painted = Signal()  # once, when every window has painted the frozen picture
 
     def __init__(
         self,
@@ -104,6 +105,7 @@ class RegionOverlay(QObject):
         self.presets = PRESETS if presets is None else presets
         self.confirm_on_release = confirm_on_release
         self._done = False
+        self._painted: set[int] = set()  # ids of the windows that have painted once
         self.wayland = on_wayland()
         self._unshown: list[OverlayWindow] = []  # Wayland: still to show, in order
         self._placing: OverlayWindow | None = None  # Wayland: shown, not yet full-screen
@@ -129,6 +131,13 @@ class RegionOverlay(QObject):
             focus.activateWindow()
             focus.raise_()
             focus.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+
+    def _window_painted(self, window: OverlayWindow) -> None:
+        if len(self._painted) == len(self.windows):
+            return
+        self._painted.add(id(window))
+        if len(self._painted) == len(self.windows):
+            self.painted.emit()
 
     def _show_next(self) -> None:
         """Wayland: show the next window once the one before fills its output. sway 1.7
@@ -419,6 +428,10 @@ class OverlayWindow(QWidget):
     # -- painting ----------------------------------------------------------------------
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        self._paint()
+        self.overlay._window_painted(self)
+
+    def _paint(self) -> None:
         p = QPainter(self)
         p.drawPixmap(0, 0, self._pixmap)
         p.fillRect(self.rect(), DIM)

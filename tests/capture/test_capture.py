@@ -709,3 +709,49 @@ def test_match_falls_back_to_top_left_then_order() -> None:
 def test_match_fails_when_monitors_are_missing() -> None:
     screens = [_info("A", 0, 0, 800, 600), _info("B", 800, 0, 800, 600)]
     assert match_monitors(screens, [(0, 0, 1600, 600)]) is None
+
+
+def test_loaded_libraries_reads_a_memory_map(tmp_path: Path) -> None:
+    from desktop_app.capture.handlers.mss_handler import loaded_libraries
+
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f10 r-xp 00000000 08:01 123   /usr/lib/x86_64-linux-gnu/libxcb-shm.so.0.0.0\n"
+        "7f10-7f20 r--p 00000000 08:01 124   /usr/lib/x86_64-linux-gnu/libxcb.so.1.1.0\n"
+        "7f20-7f30 rw-p 00000000 00:00 0 \n"
+        "7f30-7f40 r-xp 00000000 08:01 125   /opt/my libs/libpython3.11.so.1.0\n"
+        "7f40-7f50 r-xp 00000000 08:01 126   [vdso]\n",
+        encoding="utf-8",
+    )
+    assert loaded_libraries(str(maps)) == {
+        "xcb-shm": "/usr/lib/x86_64-linux-gnu/libxcb-shm.so.0.0.0",
+        "xcb": "/usr/lib/x86_64-linux-gnu/libxcb.so.1.1.0",
+    }
+    assert loaded_libraries(str(tmp_path / "missing")) == {}
+
+
+def test_mss_starts_from_the_libraries_qt_loaded_and_leaves_ctypes_as_it_was(
+    small_x: XServer,
+) -> None:
+    """Qt's xcb plugin has libxcb loaded: mss (loading its libraries once per process, so
+    in a fresh one) is given those files instead of running ldconfig five times, and
+    ctypes.util.find_library is put back afterwards."""
+    proc = run_qt_script(
+        small_x.display,
+        "import ctypes.util, json\n"
+        "from PySide6.QtGui import QGuiApplication\n"
+        "from desktop_app.capture.handlers.mss_handler import MssBackend\n"
+        "app = QGuiApplication([])\n"
+        "asked = []\n"
+        "original = ctypes.util.find_library\n"
+        "def spy(name):\n"
+        "    asked.append(name)\n"
+        "    return original(name)\n"
+        "ctypes.util.find_library = spy\n"
+        "b = MssBackend(None)\n"
+        "ok = b.is_available()\n"
+        "p = b.capture(QGuiApplication.screens())\n"
+        "print(json.dumps({'ok': list(ok), 'asked': asked, 'size': list(p[0].physical_size),"
+        " 'restored': ctypes.util.find_library is spy}))\n",
+    )
+    assert qt_json(proc) == {"ok": [True, ""], "asked": [], "size": [640, 480], "restored": True}

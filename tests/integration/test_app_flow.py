@@ -147,6 +147,8 @@ def test_clipboard_file_path_or_url(
     qtbot.waitUntil(lambda: len(controller.panels) == 1, timeout=3000)
     with qtbot.waitSignal(controller.panels[0].answer_completed, timeout=10_000):
         pass
+    # The history is written in the stream's thread after the answer is shown.
+    qtbot.waitUntil(lambda: bool(history_entries()), timeout=5000)
     assert history_entries()[0][2] == "from a file"
     controller.panels[0].close()
 

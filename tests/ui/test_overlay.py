@@ -218,3 +218,23 @@ def test_screen_pixels_end_to_end(qtbot: QtBot, qapp: object) -> None:
     want = image_from_bgra(bytes(region.constBits()), 320, 256, region.bytesPerLine())
     assert sent.tobytes() == want.tobytes()
     capturer.close()
+
+
+def test_painted_is_said_once_after_the_frozen_picture_is_on_screen(
+    qtbot: QtBot, qapp: object
+) -> None:
+    """The app starts slow work (keyring, the offline engine's worker) on ``painted``, so
+    it must come after the first paint and only once, however often the window repaints."""
+    overlay = RegionOverlay([picture()])
+    window = overlay.windows[0]
+    said: list[bool] = []
+    overlay.painted.connect(lambda: said.append(window.isVisible()))
+    assert said == []
+    with qtbot.waitSignal(overlay.painted, timeout=3000):
+        overlay.show()
+    assert said == [True]
+    window.repaint()
+    drag(qtbot, window, (10, 10), (60, 40))  # repaints several times
+    qtbot.wait(50)
+    assert said == [True]
+    overlay.finish(None)

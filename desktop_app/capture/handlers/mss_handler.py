@@ -1,8 +1,12 @@
 """Capture with mss: X11 (XCB shared memory), Windows (GDI) and macOS (CoreGraphics).
 
-One ``mss.MSS`` object is created (about 24 ms on Linux: it runs ldconfig to find libxcb)
-and reused; on Linux it belongs to the thread that created it, so it is made on the GUI
-thread by ``warm()`` or the first capture. Each QScreen is matched to an mss monitor; on
+One ``mss.MSS`` object is created and reused. mss finds its five libxcb libraries with
+``ctypes.util.find_library``, which runs ``ldconfig -p`` once per name (30-40 ms of a cold
+launch here); Qt's xcb plugin has loaded the same libraries already, so
+``_loaded_libraries_first`` answers from the process's own memory map (and, for a library
+not loaded, from the folder those are in) and leaves the rest to ctypes. On Linux the
+object belongs to the thread that created it, so it is made on the GUI thread by
+``warm()`` or the first capture. Each QScreen is matched to an mss monitor; on
 X11 and Windows the bounding box of the matched monitors is grabbed once and each screen is
 cut out of it (one X request instead of one per screen; see bench/bench_capture.py), on
 macOS (monitors in points, pictures in pixels) each monitor is grabbed on its own.
@@ -15,10 +19,15 @@ it, lives). Copying it into Qt-owned memory cost 10-14 ms per 1920x1080 screen h
 
 from __future__ import annotations
 
+import contextlib
+import ctypes.util
+import glob
 import logging
+import os
+import re
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -44,6 +53,53 @@ log = logging.getLogger(LOGGER_NAME)
 Rect = tuple[int, int, int, int]  # left, top, width, height
 MatchKind = Literal["exact", "points", "top-left", "order"]
 Strategy = Literal["auto", "virtual", "monitors"]
+
+
+_SONAME = re.compile(r"/lib([\w+-]+?)\.so(?:\.\d+)*$")
+
+
+def loaded_libraries(maps: str = "/proc/self/maps") -> dict[str, str]:
+    """Shared libraries mapped into this process: short name (``xcb-shm``) -> path."""
+    found: dict[str, str] = {}
+    try:
+        with open(maps, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split(None, 5)  # address perms offset dev inode path
+                m = _SONAME.search(fields[5].strip()) if len(fields) == 6 else None
+                if m and m.group(1) not in found:
+                    found[m.group(1)] = fields[5].strip()
+    except OSError:
+        return {}
+    return found
+
+
+@contextlib.contextmanager
+def _loaded_libraries_first() -> Iterator[None]:
+    """While mss starts: ``ctypes.util.find_library`` answers with a library this process
+    has already loaded (the same file the dynamic linker would give), else as usual."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    loaded = loaded_libraries()
+    folders = list(dict.fromkeys(os.path.dirname(path) for path in loaded.values()))
+    original = ctypes.util.find_library
+
+    def find_library(name: str) -> str | None:
+        if name in loaded:
+            return loaded[name]
+        # Not loaded (mss.linux also looks for libXfixes and libXrandr at import): the
+        # versioned file beside the system libraries that are, else ldconfig.
+        for folder in folders:
+            found = sorted(glob.glob(os.path.join(glob.escape(folder), f"lib{name}.so.[0-9]*")))
+            if found:
+                return min(found, key=len)  # the soname link: libXfixes.so.3
+        return original(name)
+
+    ctypes.util.find_library = find_library
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +264,8 @@ class MssBackend:
                 "The Python package mss is not installed (pip install mss)."
             ) from None
         try:
-            self._sct = mss.MSS()
+            with _loaded_libraries_first():
+                self._sct = mss.MSS()
         except (ScreenShotError, OSError) as exc:
             raise CaptureError(f"mss cannot open the display: {exc}") from exc
         self._thread = threading.get_ident()
