@@ -3,12 +3,17 @@
     .venv/bin/python -m bench                 # everything (about 10 minutes on 2 cores)
     .venv/bin/python -m bench --quick         # fewer repetitions (a few minutes)
     .venv/bin/python -m bench --only bench_stream,bench_batch
+    .venv/bin/python -m bench --smoke         # each once at a tiny size: do they work?
 
 Each benchmark runs as its own process (cold starts and memory must not share one) and
 starts its own Xvfb where it needs a screen. Writes ``bench/results.json`` (every figure,
 with the machine) and, with ``--markdown PATH``, the table as Markdown (``docs/
 benchmarks.md`` keeps the latest). Absolute times vary between machines; compare the
 medians and the ratios to the peers measured in the same run.
+
+``--smoke`` passes ``--smoke`` on (bench.common): its figures are no measurement, so it
+writes ``bench/results.json`` and the Markdown table only where ``--json`` and
+``--markdown`` name them; by default the JSON goes to a new temporary file.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ BENCHES = (
     "bench_history",
 )
 TIMEOUT_S = 900
+SMOKE_TIMEOUT_S = 300
+RESULTS = ROOT / "bench" / "results.json"
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -121,11 +128,16 @@ def write_markdown(path: Path, table_md: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def run_one(name: str, quick: bool, folder: Path) -> tuple[list[Figure], float, str]:
+def run_one(
+    name: str, quick: bool, folder: Path, *, smoke: bool = False
+) -> tuple[list[Figure], float, str]:
     out = folder / f"{name}.json"
     command = [sys.executable, str(ROOT / "bench" / f"{name}.py"), "--json", str(out)]
-    if quick:
+    if smoke:
+        command.append("--smoke")
+    elif quick:
         command.append("--quick")
+    timeout = SMOKE_TIMEOUT_S if smoke else TIMEOUT_S
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.monotonic()
     try:
@@ -133,13 +145,13 @@ def run_one(name: str, quick: bool, folder: Path) -> tuple[list[Figure], float, 
             command,
             capture_output=True,
             text=True,
-            timeout=TIMEOUT_S,
+            timeout=timeout,
             check=False,
             env=env,
             cwd=ROOT,
         )
     except subprocess.TimeoutExpired:
-        failure = f"did not finish in {TIMEOUT_S} s"
+        failure = f"did not finish in {timeout} s"
         return [Figure(name, name, None, "", note=failure)], time.monotonic() - t0, ""
     took = time.monotonic() - t0
     log = proc.stdout + proc.stderr
@@ -153,20 +165,35 @@ def run_one(name: str, quick: bool, folder: Path) -> tuple[list[Figure], float, 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="each benchmark once at a tiny size (no measurement); writes no results "
+        "file unless --json names one",
+    )
     ap.add_argument("--only", help="comma-separated benchmark names")
-    ap.add_argument("--json", default=str(ROOT / "bench" / "results.json"), metavar="PATH")
+    ap.add_argument(
+        "--json",
+        metavar="PATH",
+        help=f"default {RESULTS.relative_to(ROOT)}; with --smoke a new temporary file",
+    )
     ap.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
     args = ap.parse_args()
     names = BENCHES if not args.only else tuple(n.strip() for n in args.only.split(","))
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         ap.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    if args.json is None and args.smoke:
+        fd, args.json = tempfile.mkstemp(prefix="ss-bench-smoke-", suffix=".json")
+        os.close(fd)
+    elif args.json is None:
+        args.json = str(RESULTS)
     figures: list[Figure] = []
     logs: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="ss-bench-") as tmp:
         for name in names:
             print(f"running {name}…", file=sys.stderr, flush=True)
-            got, took, log = run_one(name, args.quick, Path(tmp))
+            got, took, log = run_one(name, args.quick, Path(tmp), smoke=args.smoke)
             print(f"  {name}: {len(got)} figure(s) in {took:.0f} s", file=sys.stderr, flush=True)
             figures += got
             logs[name] = log
@@ -176,7 +203,7 @@ def main() -> int:
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
     }
-    command = "python -m bench" + (" --quick" if args.quick else "")
+    command = "python -m bench" + (" --smoke" if args.smoke else " --quick" if args.quick else "")
     print(table(figures))
     Path(args.json).write_text(
         json.dumps(

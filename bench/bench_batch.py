@@ -20,7 +20,8 @@ server held each one, the CPU time of the command and of the server, how many TC
 connections the client opened, the requests it retried, and the kernel's listen-queue
 overflows during the run.
 
-``--quick``: 200 images, one run. ``--cli SCRIPT`` runs ``python SCRIPT`` instead of
+``--quick``: 200 images, one run. ``--smoke``: 20 images at ``--concurrency 4`` from a
+20 ms server, one run (it works; no measurement). ``--cli SCRIPT`` runs ``python SCRIPT`` instead of
 ``screenscribe`` (a patched build, to try a fix without installing it).
 """
 
@@ -41,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Figure, write_figures  # noqa: E402
+from bench.common import Figure, add_smoke_flag, write_figures  # noqa: E402
 
 BENCH = "bench_batch"
 TARGET_SLACK = 1.15  # within 15 % of the ideal
@@ -214,10 +215,10 @@ def one_run(
     }
 
 
-def startup_only(cli: list[str]) -> float:
+def startup_only(cli: list[str], runs: int = 3) -> float:
     """``screenscribe --version``: the interpreter and the command line, nothing else."""
     times = []
-    for _ in range(3):
+    for _ in range(runs):
         t0 = time.monotonic()
         subprocess.run([*cli, "--version"], capture_output=True, check=True, cwd=ROOT)
         times.append(time.monotonic() - t0)
@@ -227,8 +228,10 @@ def startup_only(cli: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, help="images (default 1000; --quick: 200)")
-    ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--delay", type=float, default=0.2, help="server wait per request, s")
+    ap.add_argument("--concurrency", type=int, help="default 32; --smoke: 4")
+    ap.add_argument(
+        "--delay", type=float, help="server wait per request, s (default 0.2; --smoke: 0.02)"
+    )
     ap.add_argument("--runs", type=int, help="runs (median; default 3, --quick: 1)")
     ap.add_argument(
         "--stock-server",
@@ -239,9 +242,13 @@ def main() -> None:
     ap.add_argument("--no-history", action="store_true", help="pass --no-history to the CLI")
     ap.add_argument("--quick", action="store_true", help="200 images, one run")
     ap.add_argument("--json", metavar="PATH", help="write the figures there (bench.common)")
+    add_smoke_flag(ap)
     args = ap.parse_args()
-    count = args.images or (200 if args.quick else 1000)
-    runs = args.runs or (1 if args.quick else 3)
+    count = args.images or (20 if args.smoke else 200 if args.quick else 1000)
+    runs = args.runs or (1 if args.quick or args.smoke else 3)
+    args.concurrency = args.concurrency or (4 if args.smoke else 32)
+    if args.delay is None:
+        args.delay = 0.02 if args.smoke else 0.2
     ideal = count / args.concurrency * args.delay
     target = ideal * TARGET_SLACK
     extra = ["--no-history"] if args.no_history else []
@@ -267,7 +274,7 @@ def main() -> None:
             ]
         finally:
             server.close()
-        bare = startup_only(cli)
+        bare = startup_only(cli, 1 if args.smoke else 3)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -346,6 +353,7 @@ def main() -> None:
             ),
         ],
         args.json,
+        smoke=args.smoke,
     )
 
 

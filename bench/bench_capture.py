@@ -12,7 +12,8 @@ region; and, the figure for ``python -m bench``, capture to first paint: ``captu
 window has finished its first ``paintEvent`` (in the process, as the app does it; the
 pixels reaching the X server are bench_launch's business). Qt runs in subprocesses (one
 QApplication per process, bound to its display). ``--quick``: 10 runs, 3 cold ones;
-``--json PATH`` writes the figures there (bench.common).
+``--smoke``: 1 run, 1 cold one, each layout (it works; no measurement); ``--json PATH``
+writes the figures there (bench.common).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Literal
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Figure, write_figures  # noqa: E402
+from bench.common import Figure, add_smoke_flag, write_figures  # noqa: E402
 from tests.xserver import TWO_MONITORS, Monitor, xvfb  # noqa: E402
 
 BENCH = "bench_capture"
@@ -177,12 +178,13 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, help="fresh processes (default 7; --quick: 3)")
     parser.add_argument("--quick", action="store_true", help="10 runs, 3 cold ones")
     parser.add_argument("--json", metavar="PATH", help="write the figures there (bench.common)")
+    add_smoke_flag(parser)
     parser.add_argument(
         "--worker", choices=["hot", "cold", "cold-nowarm", "paint"], help=argparse.SUPPRESS
     )
     args = parser.parse_args()
-    args.runs = args.runs or (10 if args.quick else 30)
-    args.cold_runs = args.cold_runs or (3 if args.quick else 7)
+    args.runs = args.runs or (1 if args.smoke else 10 if args.quick else 30)
+    args.cold_runs = args.cold_runs or (1 if args.smoke else 3 if args.quick else 7)
     if args.worker == "hot":
         worker(args.runs)
         return
@@ -236,7 +238,7 @@ def main() -> None:
                     f"paintEvent of every overlay window ({paint['windows']})",
                 )
             )
-    write_figures(figures, args.json)
+    write_figures(figures, args.json, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python bench/bench_history.py [--entries N] [--quick] [--json PATH]``
 
 ``--quick``: 5 runs per query instead of 25 (still 10,000 entries: the figure is about
-that size); ``--json PATH`` writes the figures there for ``python -m bench``
-(bench.common): the search-as-you-type latency (no target) and the insert rate.
+that size); ``--smoke``: 200 entries, 2 runs per query (it works; no measurement);
+``--json PATH`` writes the figures there for ``python -m bench`` (bench.common): the
+search-as-you-type latency (no target) and the insert rate.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Figure, write_figures
+from bench.common import Figure, add_smoke_flag, write_figures
 from desktop_app.core.history import History, NewEntry
 
 BENCH = "bench_history"
@@ -59,12 +60,14 @@ def answer(rng: random.Random) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--entries", type=int, help="default 10,000; --smoke: 200")
     parser.add_argument("--repeat", type=int, help="runs per query (default 25; --quick: 5)")
     parser.add_argument("--quick", action="store_true", help="5 runs per query")
     parser.add_argument("--json", metavar="PATH", help="write the figures there (bench.common)")
+    add_smoke_flag(parser)
     args = parser.parse_args()
-    args.repeat = args.repeat or (5 if args.quick else 25)
+    args.entries = args.entries or (200 if args.smoke else 10_000)
+    args.repeat = args.repeat or (2 if args.smoke else 5 if args.quick else 25)
     rng = random.Random(1234)
     thumbnail = rng.randbytes(6_000)  # about a 160 px JPEG
     now = time.time()
@@ -166,6 +169,7 @@ def main() -> None:
             ),
         ],
         args.json,
+        smoke=args.smoke,
     )
 
 

@@ -6,7 +6,8 @@
 Uses $DISPLAY when set, else starts its own Xvfb. Prints the median, min and max over
 the presses (after one warm-up press), with the time ``xdotool`` itself takes to start
 and send the keys for comparison, and what registering and closing cost. TESTING.md
-measured about 15 ms for a bare python-xlib grab. ``--quick``: 5 presses; ``--json PATH``
+measured about 15 ms for a bare python-xlib grab. ``--quick``: 5 presses; ``--smoke``:
+one press after the warm-up (it works; no measurement); ``--json PATH``
 writes the figure there for ``python -m bench`` (bench.common). It has no target of its
 own: it includes starting ``xdotool``; the issue's 25 ms ("in-app hotkey to overlay") is
 measured elsewhere.
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Figure, write_figures  # noqa: E402
+from bench.common import Figure, add_smoke_flag, write_figures  # noqa: E402
 from tests.xserver import xvfb  # noqa: E402
 
 BENCH = "bench_hotkey"
@@ -37,15 +38,16 @@ def main() -> None:
     ap.add_argument("--presses", type=int, help="timed presses (default 10; --quick: 5)")
     ap.add_argument("--quick", action="store_true", help="5 presses")
     ap.add_argument("--json", metavar="PATH", help="write the figure there (bench.common)")
+    add_smoke_flag(ap)
     args = ap.parse_args()
-    presses = args.presses or (5 if args.quick else 10)
+    presses = args.presses or (1 if args.smoke else 5 if args.quick else 10)
     server = xvfb(1280, 800) if not os.environ.get("DISPLAY") else nullcontext(None)
     with server as started:
         if started is not None:
             os.environ.update(started.env)
         os.environ.pop("WAYLAND_DISPLAY", None)
         figure = run(presses)
-    write_figures([figure], args.json)
+    write_figures([figure], args.json, smoke=args.smoke)
 
 
 def run(presses: int) -> Figure:

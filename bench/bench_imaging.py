@@ -1,6 +1,7 @@
 """Benchmark the way from a selection to the request body, and core.imaging.prepare_image.
 
-Run: ``.venv/bin/python bench/bench_imaging.py [--runs N] [--quick] [--json PATH]``.
+Run: ``.venv/bin/python bench/bench_imaging.py [--runs N] [--quick] [--json PATH]``;
+``--smoke``: the 1920x1080 screen only, one run (it works; no measurement).
 
 First table (issue 7's target): what the app does between the user letting go of the mouse
 and the request going out, on synthetic UI screenshots of a 1920x1080 and a 3840x2160
@@ -39,13 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtGui import QImage
 
-from bench.common import Figure, write_figures
+from bench.common import Figure, add_smoke_flag, write_figures
 from desktop_app.capture.base import ScreenPicture
 from desktop_app.core.endpoint import build_chat_body
 from desktop_app.core.imaging import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MIN_TOKENS,
     PNG_COMPRESS_LEVEL,
+    encode_png,
     image_from_bgra,
     load_image,
     prepare_image,
@@ -233,16 +235,17 @@ def bench_size(screenshot: Image.Image, target: float, runs: int) -> tuple[str, 
     size = smart_resize(width, height)
     resized = loaded.resize(size, Image.Resampling.LANCZOS)
 
-    def encode() -> bytes:
+    def pillow_encode() -> bytes:
         out = io.BytesIO()
         resized.save(out, "PNG", compress_level=PNG_COMPRESS_LEVEL)
         return out.getvalue()
 
-    png = encode()
+    png = encode_png(resized)
     parts = {
         "decode": timed(lambda: load_image(source), runs)[0],
         "resize": timed(lambda: loaded.resize(size, Image.Resampling.LANCZOS), runs)[0],
-        "encode": timed(encode, runs)[0],
+        "encode": timed(lambda: encode_png(resized), runs)[0],
+        "(Pillow's PNG encoder)": timed(pillow_encode, runs)[0],
         "base64": timed(lambda: base64.b64encode(png), runs)[0],
         "PIL-image path": timed(lambda: prepare_image(screenshot).data_url, runs)[0],
     }
@@ -255,13 +258,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs of each (default 15; --quick: 5)")
     parser.add_argument("--quick", action="store_true", help="fewer runs")
     parser.add_argument("--json", metavar="PATH", help="write the figures there (bench.common)")
+    add_smoke_flag(parser)
     args = parser.parse_args()
-    runs: int = args.runs or (5 if args.quick else 15)
+    runs: int = args.runs or (1 if args.smoke else 5 if args.quick else 15)
+    targets = dict(list(TARGETS_MS.items())[:1]) if args.smoke else TARGETS_MS
     print(
         f"Python {platform.python_version()}, Pillow {PIL.__version__}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {runs} runs each, PNG compress_level={PNG_COMPRESS_LEVEL}"
     )
-    screenshots = {size: synthetic_screenshot(*size) for size in TARGETS_MS}
+    screenshots = {size: synthetic_screenshot(*size) for size in targets}
     header = (
         f"{'region':>11}  {'sent':>11}  {'median ms':>9}  {'min ms':>7}  {'target':>8}  "
         f"{'met':>3}  {'body B':>10}  {'peer ms':>9}  {'peer body B':>10}"
@@ -271,7 +276,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     figures: list[Figure] = []
-    for size, target in TARGETS_MS.items():
+    for size, target in targets.items():
         row, got = bench_selection(screenshots[size], target, runs)
         print(row)
         figures += got
@@ -283,14 +288,14 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     phases: list[str] = []
-    for size, target in TARGETS_MS.items():
+    for size, target in targets.items():
         row, phase = bench_size(screenshots[size], target, runs)
         print(row)
         phases.append(phase)
     print("\nmedian ms by phase; 'PIL-image path' = prepare_image(Image) + data_url (no decode)")
     for line in phases:
         print(line)
-    write_figures(figures, args.json)
+    write_figures(figures, args.json, smoke=args.smoke)
 
 
 if __name__ == "__main__":

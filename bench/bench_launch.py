@@ -1,6 +1,6 @@
 """From the trigger to the overlay's pixels on a 1920x1080 X screen, beside NormCap.
 
-    .venv/bin/python bench/bench_launch.py [--runs N] [--quick] [--json PATH]
+    .venv/bin/python bench/bench_launch.py [--runs N] [--quick] [--smoke] [--json PATH]
 
 Two figures of issue 7, each with its peer measured in the same run:
 
@@ -34,6 +34,9 @@ every start (NormCap's venv has them). NormCap comes from its own venv, never th
 Each series follows one discarded warm-up (disk and fontconfig caches warm, as for a
 user who has used the program before). One poll costs about 0.4 ms of CPU; on a small
 machine other jobs skew every time here: the load average is printed and in the notes.
+
+``--smoke``: one run of each of our series and of the bare window, no discarded cold
+round, NormCap left out even where installed (it works; no measurement).
 """
 
 from __future__ import annotations
@@ -57,7 +60,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Figure, print_figures, write_figures  # noqa: E402
+from bench.common import (  # noqa: E402
+    Figure,
+    add_smoke_flag,
+    print_figures,
+    smoke_figure,
+    write_figures,
+)
 from tests.xserver import xvfb  # noqa: E402
 
 BENCH = "bench_launch"
@@ -417,6 +426,14 @@ def installed_copy(target: Path) -> Path:
     shutil.copytree(
         ROOT / "desktop_app", target / "desktop_app", ignore=shutil.ignore_patterns("__pycache__")
     )
+    # The data files (prompt presets, icons), where the wheel puts them: pyproject.toml's
+    # force-include of "resources" as "desktop_app/resources" (see desktop_app.resources).
+    if (ROOT / "resources").is_dir() and not (target / "desktop_app" / "resources").exists():
+        shutil.copytree(
+            ROOT / "resources",
+            target / "desktop_app" / "resources",
+            ignore=shutil.ignore_patterns("__pycache__", "*.py"),
+        )
     if not compileall.compile_dir(target, quiet=1):
         raise RuntimeError(f"cannot compile the copy of desktop_app in {target}")
     return target
@@ -644,8 +661,11 @@ def cold_once(s: Session, name: str, argv: list[str], title: str) -> float:
     return ms
 
 
-def cold(s: Session, normcap: str | None, runs: int) -> tuple[dict[str, Series], str]:
-    """Per round, one after the other: ours, NormCap, the bare PySide6 window."""
+def cold(
+    s: Session, normcap: str | None, runs: int, *, warm_up: bool = True
+) -> tuple[dict[str, Series], str]:
+    """Per round, one after the other: ours, NormCap, the bare PySide6 window; the first
+    round is discarded when ``warm_up``."""
     bare_path = s.folder / "bare_overlay.py"
     bare_path.write_text(BARE_SCRIPT, encoding="utf-8")
     python = str(ROOT / ".venv" / "bin" / "python")
@@ -660,7 +680,7 @@ def cold(s: Session, normcap: str | None, runs: int) -> tuple[dict[str, Series],
         )
     out = {name: Series() for name in contenders}
     note = ""
-    for i in range(runs + 1):  # the first round warms the disk cache: discarded
+    for i in range(runs + warm_up):  # the first round warms the disk cache: discarded
         for name, (argv, title) in contenders.items():
             if name == "normcap" and note:
                 continue
@@ -671,7 +691,7 @@ def cold(s: Session, normcap: str | None, runs: int) -> tuple[dict[str, Series],
                     raise
                 note = str(exc)
                 continue
-            if i:
+            if i or not warm_up:
                 out[name].add(ms)
     return out, note
 
@@ -679,8 +699,8 @@ def cold(s: Session, normcap: str | None, runs: int) -> tuple[dict[str, Series],
 # --- the run ------------------------------------------------------------------------------
 
 
-def run(runs: int) -> list[Figure]:
-    normcap, normcap_about = find_normcap()
+def run(runs: int, *, smoke: bool = False) -> list[Figure]:
+    normcap, normcap_about = (None, "NormCap left out (smoke run)") if smoke else find_normcap()
     load_before = loadavg()
     with session("ss-launch-") as s:
         tray_note = "" if s.tray else "no tray host (trayer): the app ran as its launcher window"
@@ -691,7 +711,7 @@ def run(runs: int) -> list[Figure]:
                 peer_running, peer_note = running_normcap(s, normcap, runs), ""
             except RuntimeError as exc:
                 peer_note = f"NormCap could not be driven here: {exc}"
-        cold_out, cold_note = cold(s, normcap, runs)
+        cold_out, cold_note = cold(s, normcap, runs, warm_up=not smoke)
     if normcap is None:
         cold_note = normcap_about
     load = f"load average {load_before:.1f} -> {loadavg():.1f} on {os.cpu_count()} CPUs"
@@ -787,9 +807,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None, help="measured runs per series (default 10)")
     ap.add_argument("--quick", action="store_true", help="3 runs per series")
     ap.add_argument("--json", default=None, help="write the figures here")
+    add_smoke_flag(ap)
     args = ap.parse_args()
-    runs = args.runs or (3 if args.quick else 10)
-    figures = run(runs)
+    runs = args.runs or (1 if args.smoke else 3 if args.quick else 10)
+    figures = run(runs, smoke=args.smoke)
+    if args.smoke:
+        figures = [smoke_figure(f) for f in figures]
     print()
     print_figures(figures)
     write_figures(figures, args.json)

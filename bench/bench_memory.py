@@ -1,6 +1,6 @@
 """The tray app's resident memory while it waits, beside NormCap's, on a 1920x1080 X screen.
 
-    .venv/bin/python bench/bench_memory.py [--runs N] [--quick] [--json PATH]
+    .venv/bin/python bench/bench_memory.py [--runs N] [--quick] [--smoke] [--json PATH]
 
 Figure 3 of issue 7, NormCap 0.6.0 measured in the same run under the same tray host
 (``trayer``), one program at a time:
@@ -19,6 +19,9 @@ three-line driver that gives ``LocalOcrEngine`` a short ``idle_timeout`` (its
 constructor argument) and changes nothing else; the idle figure comes from the plain
 ``screenscribe`` command. Both run from a compiled copy of ``desktop_app``, as pip
 installs it; NormCap comes from its own venv (see ``bench_launch``).
+
+``--smoke``: one run of ours, 1 s after start instead of 10, the worker's idle timeout
+1 s, NormCap left out even where installed (it works; no measurement).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,24 +56,40 @@ from bench.bench_launch import (  # noqa: E402
     wait_idle,
     wait_until,
 )
-from bench.common import Figure, print_figures, write_figures  # noqa: E402
+from bench.common import (  # noqa: E402
+    Figure,
+    add_smoke_flag,
+    print_figures,
+    smoke_figure,
+    write_figures,
+)
 
 BENCH = "bench_memory"
-AFTER_START_S = 10.0
-WORKER_IDLE_S = 4.0  # the bench's idle timeout for the OCR worker (the app's: 180 s)
-QUIET_S = 2.0  # after the OCR run's last process exits
+
+
+@dataclass(frozen=True)
+class Waits:
+    """How long the bench waits, seconds."""
+
+    after_start: float = 10.0  # from start to the idle figure
+    worker_idle: float = 4.0  # the bench's idle timeout for the OCR worker (the app's: 180 s)
+    quiet: float = 2.0  # after the OCR run's last process exits
+
+
+WAITS = Waits()
+SMOKE_WAITS = Waits(after_start=1.0, worker_idle=1.0, quiet=0.3)
 PANEL_TITLE = "ScreenScribe — "
 MARKER = "bench-memory: nothing copied yet"
 REGION = (TEXT_AT[0] - 14, TEXT_AT[1] - 12, TEXT_AT[0] + 760, TEXT_AT[1] + 3 * 34 + 14)
 
 # The app as `screenscribe` starts it, with a short idle timeout for the OCR worker.
-DRIVER = f"""
+DRIVER = """
 import sys
 import desktop_app.app as app_module
 def local_source(self):
     if self._local is None:
         from desktop_app.core.local_ocr import LocalOcrEngine, LocalOcrSource
-        self._local = LocalOcrSource(LocalOcrEngine(idle_timeout={WORKER_IDLE_S}))
+        self._local = LocalOcrSource(LocalOcrEngine(idle_timeout={idle_timeout}))
     return self._local
 app_module.AppController.local_source = local_source
 from desktop_app.launcher import main
@@ -144,14 +164,14 @@ def exact(text: str) -> bool:
     return text.split() == " ".join(TEXT).split()
 
 
-def ours_idle(s: Session) -> tuple[float | None, float | None]:
-    """RSS and PSS of `screenscribe`, 10 s after it was started."""
+def ours_idle(s: Session, waits: Waits = WAITS) -> tuple[float | None, float | None]:
+    """RSS and PSS of `screenscribe`, 10 s (``waits.after_start``) after it was started."""
     app = s.spawn([str(SCREENSCRIBE)], "app-idle")
     try:
         started = time.monotonic()
         if not wait_until(lambda: os.path.exists(s.env["SCREENSCRIBE_SOCKET"]), 20):
             raise RuntimeError("the app did not start")
-        time.sleep(max(0.0, started + AFTER_START_S - time.monotonic()))
+        time.sleep(max(0.0, started + waits.after_start - time.monotonic()))
         return rss_mib(app.pid), pss_mib(app.pid)
     finally:
         quit_ours(s, app)
@@ -165,10 +185,10 @@ def quit_ours(s: Session, app: subprocess.Popen[bytes]) -> None:
     wait_until(lambda: not os.path.exists(s.env["SCREENSCRIBE_SOCKET"]), 5)
 
 
-def ours_after_ocr(s: Session) -> dict[str, object]:
+def ours_after_ocr(s: Session, waits: Waits = WAITS) -> dict[str, object]:
     """One capture read by the offline engine, then idle with the worker gone."""
     python = str(ROOT / ".venv" / "bin" / "python")
-    app = s.spawn([python, "-c", DRIVER], "app-ocr")
+    app = s.spawn([python, "-c", DRIVER.format(idle_timeout=waits.worker_idle)], "app-ocr")
     probe = s.probe
     try:
         if not wait_until(lambda: os.path.exists(s.env["SCREENSCRIBE_SOCKET"]), 20):
@@ -191,10 +211,10 @@ def ours_after_ocr(s: Session) -> dict[str, object]:
             probe.close_window(panel)
         if not wait_gone(probe, PANEL_TITLE, baseline, 10):
             raise RuntimeError("the answer panel did not close")
-        if not wait_until(lambda: not workers(app.pid), WORKER_IDLE_S + 20, 0.05):
+        if not wait_until(lambda: not workers(app.pid), waits.worker_idle + 20, 0.05):
             raise RuntimeError("the OCR worker did not exit")
         worker_exit = time.monotonic() - done
-        time.sleep(QUIET_S)
+        time.sleep(waits.quiet)
         wait_idle([app.pid], timeout=10)
         return {
             "rss": rss_mib(app.pid),
@@ -208,7 +228,7 @@ def ours_after_ocr(s: Session) -> dict[str, object]:
         quit_ours(s, app)
 
 
-def normcap_run(s: Session, normcap: str) -> dict[str, object]:
+def normcap_run(s: Session, normcap: str, waits: Waits = WAITS) -> dict[str, object]:
     """NormCap in its tray: RSS 10 s after start, then after one capture read by
     Tesseract (a click on its tray icon, the same drag)."""
     probe = s.probe
@@ -218,7 +238,7 @@ def normcap_run(s: Session, normcap: str) -> dict[str, object]:
         started = time.monotonic()
         if not wait_until(probe.tray_icons, 20):
             raise RuntimeError("NormCap's tray icon never showed (no tray host?)")
-        time.sleep(max(0.0, started + AFTER_START_S - time.monotonic()))
+        time.sleep(max(0.0, started + waits.after_start - time.monotonic()))
         idle, idle_pss = rss_mib(app.pid), pss_mib(app.pid)
         set_clipboard(s, MARKER)
         baseline = probe.sample()
@@ -232,7 +252,7 @@ def normcap_run(s: Session, normcap: str) -> dict[str, object]:
         if not wait_gone(probe, NORMCAP_TITLE, baseline, 10):
             raise RuntimeError("NormCap's overlay stayed after the capture")
         wait_until(lambda: not descendants(app.pid), 20, 0.05)
-        time.sleep(QUIET_S)
+        time.sleep(waits.quiet)
         wait_idle([app.pid], timeout=10)
         return {
             "idle": idle,
@@ -255,8 +275,9 @@ def _mib(value: object) -> str:
     return f"{value:.1f} MiB" if isinstance(value, float) else "n/a"
 
 
-def run(runs: int) -> list[Figure]:
-    normcap, normcap_about = find_normcap()
+def run(runs: int, *, smoke: bool = False) -> list[Figure]:
+    waits = SMOKE_WAITS if smoke else WAITS
+    normcap, normcap_about = (None, "NormCap left out (smoke run)") if smoke else find_normcap()
     ours_rss: list[float | None] = []
     ours_pss: list[float | None] = []
     after: list[dict[str, object]] = []
@@ -265,13 +286,13 @@ def run(runs: int) -> list[Figure]:
     with session("ss-memory-") as s:
         tray_note = "" if s.tray else "no tray host: the app showed its launcher window; "
         for _ in range(runs):
-            rss, pss = ours_idle(s)
+            rss, pss = ours_idle(s, waits)
             ours_rss.append(rss)
             ours_pss.append(pss)
-            after.append(ours_after_ocr(s))
+            after.append(ours_after_ocr(s, waits))
             if normcap is not None and not peer_note:
                 try:
-                    peer.append(normcap_run(s, normcap))
+                    peer.append(normcap_run(s, normcap, waits))
                 except RuntimeError as exc:
                     peer_note = f"NormCap could not be driven here: {exc}"
 
@@ -283,18 +304,21 @@ def run(runs: int) -> list[Figure]:
     peer_idle = col(peer, "idle")
     peer_post = col(peer, "rss")
     print(f"X screen 1920x1080 (Xvfb), {runs} run(s), medians; {normcap_about}")
-    print(f"  screenscribe, 10 s after start:         RSS {_mib(idle)}, PSS {_mib(_med(ours_pss))}")
+    print(
+        f"  screenscribe, {waits.after_start:>2.0f} s after start:         RSS {_mib(idle)}, "
+        f"PSS {_mib(_med(ours_pss))}"
+    )
     print(
         f"  screenscribe, after an offline OCR run: RSS {_mib(post)}, PSS {_mib(col(after, 'pss'))}"
         f" (before it {_mib(col(after, 'before'))}; worker peak "
         f"{_mib(col(after, 'worker_peak'))}, exited {col(after, 'worker_exit_s') or 0:.1f} s "
-        f"after the text arrived, idle timeout {WORKER_IDLE_S:.0f} s)"
+        f"after the text arrived, idle timeout {waits.worker_idle:.0f} s)"
     )
     if after:
         print(f"    read: {after[-1]['text']!r} (exact: {exact(str(after[-1]['text']))})")
     if peer:
         print(
-            f"  {PEER}, 10 s after start (tray):     RSS {_mib(peer_idle)}, "
+            f"  {PEER}, {waits.after_start:.0f} s after start (tray):     RSS {_mib(peer_idle)}, "
             f"PSS {_mib(col(peer, 'idle_pss'))}"
         )
         print(
@@ -310,7 +334,7 @@ def run(runs: int) -> list[Figure]:
     return [
         Figure(
             BENCH,
-            "tray app idle, 10 s after start (RSS of the app process)",
+            f"tray app idle, {waits.after_start:.0f} s after start (RSS of the app process)",
             idle,
             "MiB",
             target=65,
@@ -331,7 +355,7 @@ def run(runs: int) -> list[Figure]:
             peer_value=peer_post,
             note=(
                 f"{tray_note}{peer_text}worker peak {_mib(col(after, 'worker_peak'))} "
-                f"(a separate process, gone after {WORKER_IDLE_S:.0f} s idle here; the "
+                f"(a separate process, gone after {waits.worker_idle:.0f} s idle here; the "
                 f"app's default is 180 s); PSS {_mib(col(after, 'pss'))}"
             ),
         ),
@@ -343,9 +367,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None, help="repetitions (default 3)")
     ap.add_argument("--quick", action="store_true", help="one repetition")
     ap.add_argument("--json", default=None, help="write the figures here")
+    add_smoke_flag(ap)
     args = ap.parse_args()
-    runs = args.runs or (1 if args.quick else 3)
-    figures = run(runs)
+    runs = args.runs or (1 if args.quick or args.smoke else 3)
+    figures = run(runs, smoke=args.smoke)
+    if args.smoke:
+        figures = [smoke_figure(f) for f in figures]
     print()
     print_figures(figures)
     write_figures(figures, args.json)

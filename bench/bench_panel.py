@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_panel.py [--rate 1000] [--seconds 10] [--mode describe]
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_panel.py   # without a display
     .venv/bin/python bench/bench_panel.py --quick --json PATH   # 3 s, for python -m bench
+    .venv/bin/python bench/bench_panel.py --smoke --json PATH   # 0.3 s: it works
 
 A real HTTP server in another process streams ``--rate`` tokens a second (vLLM shape,
 5 ms apart) into a real AnswerPanel. A 5 ms timer in the GUI thread records every
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PySide6.QtCore import QRect, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QPlainTextEdit
 
-from bench.common import Figure, write_figures
+from bench.common import Figure, add_smoke_flag, write_figures
 from desktop_app.core.endpoint import EndpointClient
 from desktop_app.core.models import ChatRequest, PreparedImage
 from desktop_app.core.prompts import PRESETS
@@ -75,7 +76,9 @@ sys.stdin.read()
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=1000, help="tokens per second")
-    parser.add_argument("--seconds", type=float, help="stream length (default 10; --quick: 3)")
+    parser.add_argument(
+        "--seconds", type=float, help="stream length (default 10; --quick: 3; --smoke: 0.3)"
+    )
     parser.add_argument("--mode", choices=sorted(PRESETS), default="describe")
     parser.add_argument(
         "--line-every", type=int, default=12, help="a line break every N tokens (0: none)"
@@ -89,8 +92,9 @@ def main() -> int:
     parser.add_argument("--no-peer", action="store_true", help="measure the panel only")
     parser.add_argument("--quick", action="store_true", help="a 3 s stream")
     parser.add_argument("--json", metavar="PATH", help="write the figures there (bench.common)")
+    add_smoke_flag(parser)
     args = parser.parse_args()
-    args.seconds = args.seconds or (3.0 if args.quick else 10.0)
+    args.seconds = args.seconds or (0.3 if args.smoke else 3.0 if args.quick else 10.0)
 
     per_chunk = max(1, round(args.rate * 0.005))  # one chunk every 5 ms
     count = int(args.rate * args.seconds)
@@ -300,7 +304,7 @@ def run(args: argparse.Namespace, base_url: str, count: int) -> int:
             + (f" (peer {peer.gui_share:.0f}%)" if peer else ""),
         ),
     ]
-    write_figures(figures, args.json)
+    write_figures(figures, args.json, smoke=args.smoke)
     return 0 if verdict == "PASS" or args.json else 1
 
 

@@ -6,8 +6,9 @@ Starts its own Xvfb (1280x800), shows a three-line text region, and drives the a
 real flow: capture, overlay, release, crop, offline OCR in the worker process, panel,
 auto-copy. Prints the median from the release to the clipboard holding the text
 (target <= 300 ms; NormCap with Tesseract measured 1.33 s, 0.29 s with
-OMP_THREAD_LIMIT=1 on such a region). ``--quick``: 3 runs; ``--json PATH`` writes the
-figure there for ``python -m bench`` (bench.common).
+OMP_THREAD_LIMIT=1 on such a region). ``--quick``: 3 runs; ``--smoke``: one run after the
+warm-up (it works; no measurement); ``--json PATH`` writes the figure there for
+``python -m bench`` (bench.common).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Figure, write_figures  # noqa: E402
+from bench.common import Figure, add_smoke_flag, write_figures  # noqa: E402
 from tests.xserver import xvfb  # noqa: E402
 
 BENCH = "bench_release_to_clipboard"
@@ -45,8 +46,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, help="timed runs (default 7; --quick: 3)")
     ap.add_argument("--quick", action="store_true", help="3 runs")
     ap.add_argument("--json", metavar="PATH", help="write the figure there (bench.common)")
+    add_smoke_flag(ap)
     args = ap.parse_args()
-    runs = args.runs or (3 if args.quick else 7)
+    runs = args.runs or (1 if args.smoke else 3 if args.quick else 7)
     folder = tempfile.mkdtemp(prefix="ss-bench-")
     with xvfb(1280, 800) as server:
         os.environ.update(server.env)
@@ -57,7 +59,7 @@ def main() -> None:
         os.environ["SCREENSCRIBE_SOCKET"] = os.path.join(folder, "app.sock")
         figure = run(runs)
     shutil.rmtree(folder, ignore_errors=True)
-    write_figures([figure], args.json)
+    write_figures([figure], args.json, smoke=args.smoke)
 
 
 def run(runs: int) -> Figure:
@@ -102,6 +104,8 @@ def run(runs: int) -> Figure:
         QTest.mouseRelease(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
         while not clipboard.text() and time.perf_counter() - t0 < 30:
             app.processEvents()
+        if not clipboard.text():
+            raise SystemExit("no text on the clipboard within 30 s of the release")
         times.append((time.perf_counter() - t0) * 1000)
         texts.append(clipboard.text())
         for panel in list(controller.panels):

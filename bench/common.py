@@ -3,13 +3,21 @@
 Each ``bench/bench_*.py`` still runs on its own and prints what it measured; given
 ``--json PATH`` it also writes its figures there, as a list of :class:`Figure` dicts, for
 the runner (``python -m bench``) to gather into one table and one JSON file.
+
+Each also takes ``--smoke`` (:func:`add_smoke_flag`): one run at a tiny size, peers that
+must be installed from the network left out, through the same code path and to the same
+figures, each marked as a smoke run (:func:`write_figures`). ``tests/test_bench_smoke.py``
+runs every benchmark that way so that none can rot; its numbers are no measurement.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+SMOKE_NOTE = "smoke run (one run, tiny size): no measurement, target not judged"
 
 
 @dataclass
@@ -50,8 +58,28 @@ def print_figures(figures: list[Figure]) -> None:
         )
 
 
-def write_figures(figures: list[Figure], path: str | Path | None) -> None:
-    """Writes ``figures`` as JSON to ``path`` (nothing when ``path`` is None)."""
+def add_smoke_flag(parser: argparse.ArgumentParser) -> None:
+    """``--smoke``: the benchmark once at a tiny size (see the module's docstring)."""
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one run at a tiny size, no peers to install: checks that the benchmark works "
+        "(tests/test_bench_smoke.py); the figures say 'smoke' and are no measurement",
+    )
+
+
+def smoke_figure(figure: Figure) -> Figure:
+    """``figure`` as a smoke run's: the note says so; the target, meant for the full
+    size, is left out (so nothing is "met" or missed)."""
+    note = f"{SMOKE_NOTE}; {figure.note}" if figure.note else SMOKE_NOTE
+    return replace(figure, target=None, met=None, note=note)
+
+
+def write_figures(figures: list[Figure], path: str | Path | None, *, smoke: bool = False) -> None:
+    """Writes ``figures`` as JSON to ``path`` (nothing when ``path`` is None); with
+    ``smoke``, as :func:`smoke_figure` marks them."""
+    if smoke:
+        figures = [smoke_figure(f) for f in figures]
     if path is None:
         return
     Path(path).write_text(json.dumps([asdict(f) for f in figures], indent=2), encoding="utf-8")
