@@ -17,6 +17,7 @@ from desktop_app import instance
 from desktop_app.capture import CaptureError, Capturer
 from desktop_app.core.errors import ScreenScribeError
 from desktop_app.core.settings import Profile, Settings, load_settings, resolve_profile
+from desktop_app.keyprobe import KeyProbe
 from desktop_app.ui.overlay import RegionOverlay, Selection
 from desktop_app.ui.tray import LauncherUi, TrayUi, app_icon
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("screenscribe.app")
 LAUNCHER_HIDE_MS = 150  # time for the X server to repaint under the hidden launcher
+RELEASE_MEMORY_AFTER_MS = 2000  # idle this long after start-up or the last panel
 
 
 class AppController(QObject):
@@ -76,6 +78,7 @@ class AppController(QObject):
         self._hotkeys_paused = False  # the settings dialog is recording a key
         self._shut_down = False
         self._local: LocalOcrSource | None = None
+        self._key_probe = KeyProbe()  # the keyring stays out of this process until needed
         self._history_opened = False
         self.server = QLocalServer(self)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
@@ -94,6 +97,11 @@ class AppController(QObject):
         self.history_window: HistoryWindow | None = None
         self._launcher_hidden = False  # hidden for a capture, to be shown again
         self._capture_pending = False
+        # Idle again (started, or the last panel closed): hand freed memory back.
+        self._release_timer = QTimer(self)
+        self._release_timer.setSingleShot(True)
+        self._release_timer.setInterval(RELEASE_MEMORY_AFTER_MS)
+        self._release_timer.timeout.connect(self._release_memory)
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -114,6 +122,7 @@ class AppController(QObject):
         if not self.one_shot:
             self.surface.show()
             QTimer.singleShot(0, self._register_hotkeys)
+            self._release_timer.start()
         for warning in self._startup_warnings:
             self.notify("ScreenScribe", warning, error=True)
 
@@ -124,6 +133,7 @@ class AppController(QObject):
     def shutdown(self) -> None:
         """Closes panels (cancelling their streams), the overlay, clients and stores."""
         self._shut_down = True  # a hotkey registration still queued must not grab now
+        self._release_timer.stop()
         for panel in list(self.panels):
             panel.close()
         if self.history_window is not None:
@@ -318,6 +328,7 @@ class AppController(QObject):
         self.overlay = None
         self._restore_launcher()
         self._maybe_quit_one_shot()
+        self._release_when_idle()
 
     def _on_overlay_region_selected(self, selection: Selection) -> None:
         self.overlay = None
@@ -389,7 +400,11 @@ class AppController(QObject):
         try:
             requested = self.settings.ocr_engine if kind == "ocr" else "auto"
             engine = choose_engine(
-                requested, kind, configured=endpoint_configured(self.settings, profile)
+                requested,
+                kind,
+                configured=endpoint_configured(
+                    self.settings, profile, has_key=self._key_probe.has_key
+                ),
             )
         except ScreenScribeError as exc:
             self.notify("No vision model configured", str(exc), error=True)
@@ -418,7 +433,7 @@ class AppController(QObject):
             return ()
         engines: list[tuple[AnswerSource, Profile]] = []
         profile = self.profile(mode)
-        if endpoint_configured(self.settings, profile):
+        if endpoint_configured(self.settings, profile, has_key=self._key_probe.has_key):
             engines.append((self.client_for(profile), profile))
         if is_available():
             engines.append((self.local_source(), OFFLINE_PROFILE))
@@ -561,6 +576,20 @@ class AppController(QObject):
         if self._retired:
             self._close_retired()
         self._maybe_quit_one_shot()
+        self._release_when_idle()
+
+    def _release_when_idle(self) -> None:
+        if not self.panels and self.overlay is None and not self._shut_down:
+            self._release_timer.start()  # (re)started: once, after the last one
+
+    def _release_memory(self) -> None:
+        """Hands the pages freed since the last capture back to the system (a tray app
+        should sit at its start-up size, not at its peak)."""
+        if self.panels or self.overlay is not None:
+            return
+        from desktop_app.core.memory import release_free_memory
+
+        release_free_memory()
 
     def open_history(self) -> None:
         history = self.history()
@@ -651,6 +680,7 @@ class AppController(QObject):
         """New settings (saved already) apply from the next request on; panels that are
         open keep the endpoint they started with."""
         old, self.settings = self.settings, settings
+        self._key_probe.forget()
         self._offer_presets()
         if self.hotkeys is not None and (
             {n: p.hotkey for n, p in old.presets.items()}

@@ -23,6 +23,15 @@ _AGENT_LABEL: Final = "org.screenscribe.app"
 
 
 def launch_command() -> list[str]:
+    """The command that starts this app: the AppImage or Flatpak it runs from, the
+    bundle's own executable when frozen (PyInstaller), the ``screenscribe`` script
+    beside this interpreter, else ``python -m desktop_app``. Arguments go after it."""
+    if os.environ.get("APPIMAGE"):  # sys.executable is inside its temporary mount
+        return [os.environ["APPIMAGE"]]
+    if os.environ.get("FLATPAK_ID"):
+        return ["flatpak", "run", os.environ["FLATPAK_ID"]]
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
     script = shutil.which(APP_ID)
     if script is not None and Path(script).resolve().parent == Path(sys.executable).parent:
         return [script]

@@ -32,7 +32,7 @@ from desktop_app.cli import (
     open_history,
     profile_from_args,
 )
-from desktop_app.core.endpoint import CancelToken, RetryNotice
+from desktop_app.core.cancel import CancelToken, RetryNotice
 from desktop_app.core.engines import OFFLINE_PROFILE, Engine, choose_engine, endpoint_configured
 from desktop_app.core.errors import (
     AuthenticationError,

@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     key = sub.add_parser("key", help="store or remove an endpoint's API key in the keyring")
     key.add_argument("action", choices=["set", "delete", "status"])
     key.add_argument("--profile", help="profile the key belongs to (default: the default one)")
+    key.add_argument(
+        "--check",
+        action="store_true",
+        help="with status: print nothing, exit 0 when the profile has a key and 1 when not",
+    )
 
     history = sub.add_parser(
         "history",
@@ -457,6 +462,8 @@ def _cmd_key(args: argparse.Namespace) -> int:
         resolve_profile(settings, name)  # raises the ConfigError that lists the profiles
     if args.action == "status":
         source = secrets.key_source(name)
+        if args.check:
+            return EXIT_OK if source else 1
         where = {
             "environment": "from $SCREENSCRIBE_API_KEY",
             "session": "kept for this session",

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
-from desktop_app.core.endpoint import CancelToken, RetryNotice
+from desktop_app.core.cancel import CancelToken, RetryNotice
 from desktop_app.core.errors import ScreenScribeError
 from desktop_app.core.models import ChatRequest, ReasoningDelta, StreamEvent, TextDelta
 from desktop_app.core.pipeline import AnswerSource, Outcome, run_request

@@ -22,13 +22,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpcore
 import httpx
 
 from desktop_app import __version__
+from desktop_app.core.cancel import CancelToken, RetryNotice
 from desktop_app.core.errors import (
     AuthenticationError,
     Cancelled,
@@ -94,49 +94,6 @@ def build_chat_body(request: ChatRequest) -> dict[str, Any]:
 
 
 # --- cancellation --------------------------------------------------------------------
-
-
-class CancelToken:
-    """Cancels one request from any thread, within milliseconds."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._streams: set[_TrackedStream] = set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def cancel(self) -> None:
-        self._event.set()
-        with self._lock:
-            streams = list(self._streams)
-        for stream in streams:
-            stream.shutdown()
-
-    def sleep(self, seconds: float) -> bool:
-        """Sleeps unless cancelled; True when cancelled."""
-        return self._event.wait(seconds)
-
-    def _attach(self, stream: _TrackedStream) -> None:
-        with self._lock:
-            self._streams.add(stream)
-        if self._event.is_set():
-            stream.shutdown()
-
-    def _shut_streams(self) -> None:
-        """Shuts the request's sockets down without cancelling it (a bounded drain)."""
-        with self._lock:
-            streams = list(self._streams)
-        for stream in streams:
-            stream.shutdown()
-
-    def _release(self) -> None:
-        """The request is over: its (pooled) sockets must not be shut down by a late
-        cancel, since another request may use them next."""
-        with self._lock:
-            self._streams.clear()
 
 
 _current = threading.local()
@@ -340,15 +297,6 @@ def error_from_response(
 
 
 # --- the client ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RetryNotice:
-    """Told to ``on_retry`` before each backoff sleep, so a UI can show it."""
-
-    attempt: int  # the attempt that failed, from 1
-    delay: float  # seconds until the next one
-    reason: str
 
 
 class EndpointClient:

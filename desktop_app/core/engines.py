@@ -8,7 +8,7 @@ and descriptions need a vision model.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from desktop_app.core.errors import UsageError
@@ -38,14 +38,19 @@ def endpoint_configured(
     *,
     explicit: bool = False,
     env: Mapping[str, str] | None = None,
+    has_key: Callable[[str], bool] | None = None,
 ) -> bool:
     """True when the user chose an endpoint: a flag, the environment, a default profile
-    other than the built-in hosted one, or a key for the hosted API."""
+    other than the built-in hosted one, or a key for the hosted API. ``has_key(profile)``
+    answers the last question when given (the app asks the keyring from another process,
+    see ``desktop_app.keyprobe``); else the keyring is read here."""
     env = os.environ if env is None else env
     if explicit or env.get("SCREENSCRIBE_ENDPOINT") or env.get("SCREENSCRIBE_PROFILE"):
         return True
     if settings.default_profile != DEFAULT_PROFILE or profile.name != DEFAULT_PROFILE:
         return True
+    if has_key is not None:
+        return has_key(profile.name)
     from desktop_app.core.secrets import get_api_key
 
     return get_api_key(profile.name, env) is not None

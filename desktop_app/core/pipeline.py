@@ -24,7 +24,7 @@ from desktop_app.core.models import (
 )
 
 if TYPE_CHECKING:
-    from desktop_app.core.endpoint import CancelToken, RetryNotice
+    from desktop_app.core.cancel import CancelToken, RetryNotice
     from desktop_app.core.history import History
 
 Status = Literal["complete", "partial", "failed"]

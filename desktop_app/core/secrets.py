@@ -32,6 +32,7 @@ __all__ = [
     "file_keyring_available",
     "forget_session_key",
     "get_api_key",
+    "key_in_memory",
     "key_source",
     "set_api_key",
     "set_session_key",
@@ -125,6 +126,16 @@ def get_api_key(profile: str, env: Mapping[str, str] | None = None) -> str | Non
     ``None`` when there is none, including when no keyring backend is usable.
     """
     return _env_key(env) or _session_keys.get(profile) or _keyring_get(profile)
+
+
+def key_in_memory(profile: str, env: Mapping[str, str] | None = None) -> KeySource | None:
+    """Where the key for ``profile`` is if it needs no keyring: the environment or this
+    session; None when only the keyring could have it."""
+    if _env_key(env) is not None:
+        return "environment"
+    if profile in _session_keys:
+        return "session"
+    return None
 
 
 def key_source(profile: str, env: Mapping[str, str] | None = None) -> KeySource | None:

@@ -59,7 +59,6 @@ import itertools
 import logging
 import os
 import re
-import secrets
 import select
 import sys
 import time
@@ -612,7 +611,7 @@ class PortalBackend(QObject):
 
         attempt = _Attempt(keys)
         self._attempt = attempt
-        token = f"screenscribe_{secrets.token_hex(8)}"
+        token = f"screenscribe_{os.urandom(8).hex()}"
         request = self._path_of("request", token)
         attempt.requests[request] = "session"
         message = new_method_call(
@@ -628,7 +627,7 @@ class PortalBackend(QObject):
     def _bind(self, attempt: _Attempt) -> None:
         from jeepney import DBusAddress, new_method_call
 
-        token = f"screenscribe_{secrets.token_hex(8)}"
+        token = f"screenscribe_{os.urandom(8).hex()}"
         request = self._path_of("request", token)
         attempt.requests[request] = "bind"
         shortcuts = []

@@ -166,7 +166,8 @@ def _preset_label(entry: HistoryEntry, presets: Mapping[str, Preset]) -> str:
 
 
 def _pixmap(jpeg: bytes, size: QSize) -> QPixmap | None:
-    image = QImage.fromData(jpeg)
+    image = QImage()
+    image.loadFromData(jpeg, "JPEG")  # named: no probing of every format plugin
     if image.isNull():
         return None
     if image.width() > size.width() or image.height() > size.height():

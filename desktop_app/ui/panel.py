@@ -649,8 +649,10 @@ class AnswerPanel(QWidget):
         return button
 
     def _set_thumbnail(self) -> None:
-        image = QImage.fromData(self._job.image.data)
         img = self._job.image
+        # Named, so that Qt does not load every image-format plugin to guess (~4 MiB kept).
+        image = QImage()
+        image.loadFromData(img.data, img.mime.removeprefix("image/").upper())
         self._thumbnail.setToolTip(
             f"{img.width} × {img.height} px sent ({img.tokens:,} image tokens)"
         )

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -242,7 +241,7 @@ class PortalBackend:
         return f"The Screenshot portal failed ({detail})."
 
     def _screenshot(self, bus: QDBusConnection) -> QImage:
-        token = f"screenscribe_{secrets.token_hex(8)}"
+        token = f"screenscribe_{os.urandom(8).hex()}"
         sender = bus.baseService().lstrip(":").replace(".", "_")
         expected = f"{PORTAL_PATH}/request/{sender}/{token}"
         response = _Response()
