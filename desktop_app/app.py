@@ -18,6 +18,7 @@ from desktop_app.capture import CaptureError, Capturer
 from desktop_app.core.errors import ScreenScribeError
 from desktop_app.core.settings import Profile, Settings, load_settings, resolve_profile
 from desktop_app.keyprobe import KeyProbe
+from desktop_app.resources import APP_ID
 from desktop_app.ui.overlay import RegionOverlay, Selection
 from desktop_app.ui.tray import LauncherUi, TrayUi, app_icon
 
@@ -748,7 +749,7 @@ def run_app(command: list[str] | None = None, *, one_shot: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("ScreenScribe")
-    app.setDesktopFileName("screenscribe")
+    app.setDesktopFileName(APP_ID)  # the installed .desktop file: the app id on Wayland
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(app_icon())
     controller = AppController(app, one_shot=one_shot)

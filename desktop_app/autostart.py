@@ -17,7 +17,8 @@ from typing import Final
 
 from desktop_app.core.errors import ConfigError
 
-APP_ID: Final = "screenscribe"
+APP_ID: Final = "screenscribe"  # the autostart entry's file name and the script's name
+ICON: Final = "io.github.screenscribe.ScreenScribe"  # desktop_app.resources.APP_ID, as installed
 _RUN_KEY: Final = r"Software\Microsoft\Windows\CurrentVersion\Run"
 _AGENT_LABEL: Final = "org.screenscribe.app"
 
@@ -104,7 +105,7 @@ def _set_xdg(enabled: bool, argv: list[str]) -> None:
         "Name=ScreenScribe\n"
         "Comment=Read and ask about anything on the screen\n"
         f"Exec={_desktop_exec(argv)}\n"
-        "Icon=screenscribe\n"
+        f"Icon={ICON}\n"
         "Terminal=false\n"
         "X-GNOME-Autostart-enabled=true\n"
     )

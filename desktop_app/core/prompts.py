@@ -1,8 +1,10 @@
 """Prompt presets: what is asked about a region, of whom, and what happens to the answer.
 
-The built-in prompts start from those Qwen documents for Qwen3-VL (see PROTOCOL.md) and
-are worded so the model transcribes instead of summarising. A user edits them, or adds
-their own, in the settings (``[presets.NAME]`` tables, see :mod:`.settings`).
+The built-in presets are data, ``resources/prompts/presets.toml`` (found through
+:mod:`desktop_app.resources`, read once at import). Their prompts start from those Qwen
+documents for Qwen3-VL (see PROTOCOL.md) and are worded so the model transcribes instead
+of summarising. A user edits them, or adds their own, in the settings (``[presets.NAME]``
+tables of the same shape, see :mod:`.settings`).
 
 A preset's ``kind`` says how the app treats it:
 
@@ -14,10 +16,15 @@ A preset's ``kind`` says how the app treats it:
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Final
+
+from desktop_app.core.errors import ScreenScribeError
+from desktop_app.resources import resource_path
 
 CONTINUE_PROMPT: Final = "Continue exactly where you stopped, without repeating anything."
 """Sent after an answer cut at the token limit, to get the rest."""
@@ -43,47 +50,96 @@ class Preset:
         return self.label or self.name
 
 
-OCR = Preset(
-    "ocr",
-    "Extract text",
-    "Read all the text in the image. Output only the text content, exactly as written, "
-    "keeping line breaks and reading order, without any additional descriptions, "
-    "commentary or formatting.",
-    kind="ocr",
-    auto_copy=True,
-    hotkey="Ctrl+Alt+O",
-)
-ASK = Preset(
-    "ask",
-    "Ask about the image",
-    "Answer the question about the image. Be concise.",
-    kind="ask",
-    hotkey="Ctrl+Alt+A",
-)
-TABLE = Preset(
-    "table",
-    "Table to Markdown",
-    "Convert the table in the image to a Markdown table. Keep every row and column and "
-    "copy cell text exactly. Output only the Markdown table.",
-    auto_copy=True,
-)
-DESCRIBE = Preset(
-    "describe",
-    "Describe",
-    "Describe what the image shows, including any text in it.",
-)
-TRANSLATE = Preset(
-    "translate",
-    "Translate to English",
-    "Read all the text in the image and translate it into English. Output only the "
-    "translation, keeping line breaks and reading order, without commentary.",
-)
+BUILTIN_FILE: Final = ("prompts", "presets.toml")
+"""Where the built-in presets are, under the resources folder (:mod:`desktop_app.resources`)."""
 
-PRESETS: Final[Mapping[str, Preset]] = MappingProxyType(
-    {p.name: p for p in (OCR, ASK, TABLE, DESCRIBE, TRANSLATE)}
-)
-"""The built-in presets. ``Settings.presets`` holds them as the user changed them, and
-the user's own."""
+BUILTIN_NAMES: Final = ("ocr", "ask", "table", "describe", "translate")
+"""The built-in presets the app refers to by name; the presets file must define them."""
+
+_FIELDS: Final = {"label": str, "prompt": str, "kind": str, "auto_copy": bool, "hotkey": str}
+_REQUIRED: Final = ("label", "prompt")
+
+
+def load_presets(path: Path) -> Mapping[str, Preset]:
+    """The presets defined in the TOML file ``path`` (``[presets.NAME]`` tables), in
+    the file's order.
+
+    Raises :class:`~.errors.ScreenScribeError` saying what is wrong, and where, when the
+    file is missing, unreadable, not TOML, or a table is not a well-formed preset.
+    """
+    where = f"The built-in presets file {path}"
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ScreenScribeError(
+            f"{where} cannot be read ({exc.strerror or exc}). Reinstall ScreenScribe."
+        ) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ScreenScribeError(
+            f"{where} is not valid TOML ({exc}). Reinstall ScreenScribe."
+        ) from exc
+    tables = data.get("presets")
+    if not isinstance(tables, dict) or not tables:
+        raise ScreenScribeError(f"{where} has no [presets.NAME] tables. Reinstall ScreenScribe.")
+    presets: dict[str, Preset] = {}
+    for name, table in tables.items():
+        presets[name] = _preset_from_table(name, table, where)
+    missing = [name for name in BUILTIN_NAMES if name not in presets]
+    if missing:
+        raise ScreenScribeError(
+            f"{where} lacks the preset(s) {', '.join(missing)}. Reinstall ScreenScribe."
+        )
+    return MappingProxyType(presets)
+
+
+def _preset_from_table(name: str, table: object, where: str) -> Preset:
+    def bad(problem: str) -> ScreenScribeError:
+        return ScreenScribeError(f"{where}: [presets.{name}] {problem}. Reinstall ScreenScribe.")
+
+    if not isinstance(table, dict):
+        raise bad("is not a table")
+    unknown = sorted(set(table) - set(_FIELDS))
+    if unknown:
+        raise bad(f"has unknown key(s) {', '.join(unknown)}")
+    for key in _REQUIRED:
+        if key not in table:
+            raise bad(f"has no {key}")
+    for key, value in table.items():
+        if not isinstance(value, _FIELDS[key]):
+            raise bad(f"{key} must be a {_FIELDS[key].__name__}, not {value!r}")
+    if not table["prompt"].strip():
+        raise bad("has an empty prompt")
+    kind = table.get("kind", "prompt")
+    if kind not in KINDS:
+        raise bad(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    return Preset(
+        name,
+        table["label"],
+        table["prompt"],
+        kind=kind,
+        auto_copy=table.get("auto_copy", False),
+        hotkey=table.get("hotkey", ""),
+    )
+
+
+def _load_builtin() -> Mapping[str, Preset]:
+    try:
+        path = resource_path(*BUILTIN_FILE)
+    except FileNotFoundError as exc:
+        raise ScreenScribeError(str(exc)) from None
+    return load_presets(path)
+
+
+PRESETS: Final[Mapping[str, Preset]] = _load_builtin()
+"""The built-in presets (``resources/prompts/presets.toml``). ``Settings.presets`` holds
+them as the user changed them, and the user's own."""
+
+OCR: Final = PRESETS["ocr"]
+ASK: Final = PRESETS["ask"]
+TABLE: Final = PRESETS["table"]
+DESCRIBE: Final = PRESETS["describe"]
+TRANSLATE: Final = PRESETS["translate"]
 
 
 def kind_of(name: str, presets: Mapping[str, Preset] | None = None) -> str:
