@@ -55,6 +55,7 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+SESSION_HEADER = "X-Session-Id"  # packaging/server/helm/values.yaml routerSpec.sessionKey
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0  # a server asking us to wait longer than this gets an error instead
 
@@ -361,7 +362,7 @@ class EndpointClient:
         the first event; once text has been given out, a failure is final."""
         body = json.dumps(build_chat_body(request), ensure_ascii=False).encode("utf-8")
         return self._with_retries(
-            lambda token: self._stream_once(body, request.model, token),
+            lambda token: self._stream_once(body, request.model, token, request.session),
             cancel or CancelToken(),
             on_retry,
         )
@@ -424,9 +425,16 @@ class EndpointClient:
         return base * (1.0 - 0.25 * random.random())  # jitter: spread clients apart
 
     def _request(
-        self, token: CancelToken, method: str, url: str, body: bytes, *, model: str
+        self,
+        token: CancelToken,
+        method: str,
+        url: str,
+        body: bytes,
+        *,
+        model: str,
+        session: str | None = None,
     ) -> _ResponseContext:
-        return _ResponseContext(self, token, method, url, body, model)
+        return _ResponseContext(self, token, method, url, body, model, session)
 
     def _read_json(self, response: httpx.Response, token: CancelToken) -> Any:
         try:
@@ -440,9 +448,11 @@ class EndpointClient:
                 f"The server at {response.request.url} did not answer with JSON."
             ) from None
 
-    def _stream_once(self, body: bytes, model: str, token: CancelToken) -> Iterator[StreamEvent]:
+    def _stream_once(
+        self, body: bytes, model: str, token: CancelToken, session: str | None = None
+    ) -> Iterator[StreamEvent]:
         url = f"{self.base_url}/chat/completions"
-        with self._request(token, "POST", url, body, model=model) as response:
+        with self._request(token, "POST", url, body, model=model, session=session) as response:
             parser = ChatStreamParser()
             ctype = response.headers.get("content-type", "")
             if ctype.startswith("application/json"):  # a server that ignored stream: true
@@ -546,6 +556,7 @@ class _ResponseContext:
         url: str,
         body: bytes,
         model: str,
+        session: str | None = None,
     ) -> None:
         self._c = client
         self._token = token
@@ -553,6 +564,7 @@ class _ResponseContext:
         self._url = url
         self._body = body
         self._model = model
+        self._session = session
         self._response: httpx.Response | None = None
 
     def __enter__(self) -> httpx.Response:
@@ -563,6 +575,8 @@ class _ResponseContext:
         headers = {"Accept": "application/json"}
         if self._body:
             headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if self._session:
+            headers[SESSION_HEADER] = self._session
         try:
             request = self._c._client.build_request(
                 self._method, self._url, content=self._body or None, headers=headers

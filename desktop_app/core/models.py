@@ -67,6 +67,11 @@ class ChatRequest:
     sampling: Sampling = field(default_factory=Sampling)
     history: tuple[Turn, ...] = ()
     first_prompt: str | None = None
+    session: str | None = None
+    """One id per conversation (the capture and its follow-ups), sent as the
+    ``X-Session-Id`` header: a router with session-aware routing (vLLM's production
+    stack, ``routerSpec.sessionKey``) sends the whole conversation to the replica that
+    holds its prefix cache. Servers without a router ignore it."""
 
 
 # --- stream events -------------------------------------------------------------------

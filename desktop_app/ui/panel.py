@@ -24,6 +24,7 @@ import dataclasses
 import html
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -341,6 +342,8 @@ class AnswerPanel(QWidget):
         )
         self._job = job
         self._ctx = context
+        # One per conversation: a session-aware router keeps its follow-ups on one replica.
+        self._session = os.urandom(8).hex()
         self._markdown = job.kind != "ocr"
         self._exchanges: list[_Exchange] = [_Exchange(None)]
         self._current: _Request | None = None  # the last request sent (Retry re-sends it)
@@ -772,7 +775,9 @@ class AnswerPanel(QWidget):
     def _chat(self, prompt: str, history: tuple[Turn, ...]) -> ChatRequest:
         profile = self._ctx.profile
         if not history:
-            return ChatRequest(profile.model, prompt, self._job.image, profile.sampling)
+            return ChatRequest(
+                profile.model, prompt, self._job.image, profile.sampling, session=self._session
+            )
         return ChatRequest(
             profile.model,
             prompt,
@@ -780,6 +785,7 @@ class AnswerPanel(QWidget):
             profile.sampling,
             history=history,
             first_prompt=self._job.prompt,
+            session=self._session,
         )
 
     def _conversation(self, upto: int) -> tuple[Turn, ...]:

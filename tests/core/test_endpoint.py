@@ -131,6 +131,20 @@ def test_no_key_sends_no_authorization(server: StreamServer) -> None:
     assert "Authorization" not in server.requests[-1].headers
 
 
+def test_the_session_id_goes_as_a_header_only_when_there_is_one(
+    server: StreamServer, client: EndpointClient
+) -> None:
+    """vLLM's production-stack router (routerSpec.sessionKey: x-session-id) keeps one
+    conversation on one replica; it must never leak into the body."""
+    server.chat(stream_reply(vllm_stream(["a"])), stream_reply(vllm_stream(["b"])))
+    collect(client.stream_chat(req(session="c0ffee12")))
+    collect(client.stream_chat(req()))
+    with_id, without = server.requests[-2], server.requests[-1]
+    assert with_id.headers["X-Session-Id"] == "c0ffee12"
+    assert "session" not in with_id.json()
+    assert "X-Session-Id" not in without.headers
+
+
 # --- every server's stream shape, over a real socket ----------------------------------
 
 SHAPES = {

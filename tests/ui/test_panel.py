@@ -38,6 +38,7 @@ from desktop_app.ui.panel import (
 )
 from tests.servers import (
     Reply,
+    Seen,
     StreamServer,
     encode_stream,
     json_reply,
@@ -472,6 +473,10 @@ def test_server_busy_retries_are_shown(
 # --- conversation ----------------------------------------------------------------------
 
 
+def session_of(request: Seen) -> str | None:
+    return {k.lower(): v for k, v in request.headers.items()}.get("x-session-id")
+
+
 def test_follow_ups_resend_the_whole_conversation(
     qtbot: QtBot,
     server: StreamServer,
@@ -483,6 +488,7 @@ def test_follow_ups_resend_the_whole_conversation(
         stream_reply(vllm_stream(["Invoice ", "42"])),
         stream_reply(vllm_stream(["2024-05-01"])),
         stream_reply(vllm_stream(["**ACME** Ltd"])),
+        stream_reply(vllm_stream(["Other"])),
     )
     panel = make_panel("ask", "Which invoice is this?")
     assert answer_of(qtbot, panel) == "Invoice 42"
@@ -511,6 +517,16 @@ def test_follow_ups_resend_the_whole_conversation(
         ("assistant", "2024-05-01"),
         ("user", "Who sent it?"),
     ]
+
+    # One conversation, one session id: a session-aware router keeps it on one replica;
+    # another capture is another conversation.
+    other = make_panel("ask", "Another region")
+    assert answer_of(qtbot, other) == "Other"
+    sessions = [session_of(r) for r in server.requests]
+    assert len(sessions) == 4
+    assert sessions[0]
+    assert sessions[:3] == [sessions[0]] * 3
+    assert sessions[3] not in (None, sessions[0])
 
     doc = view(panel).document()
     assert doc.toPlainText() == "Invoice 42\nAnd the date?\n2024-05-01\nWho sent it?\nACME Ltd"
