@@ -46,13 +46,6 @@ class CancelToken:
         if self._event.is_set():
             stream.shutdown()
 
-    def _shut_streams(self) -> None:
-        """Shuts the request's sockets down without cancelling it (a bounded drain)."""
-        with self._lock:
-            streams = list(self._streams)
-        for stream in streams:
-            stream.shutdown()
-
     def _release(self) -> None:
         """The request is over: its (pooled) sockets must not be shut down by a late
         cancel, since another request may use them next."""

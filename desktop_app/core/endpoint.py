@@ -123,6 +123,10 @@ class _TrackedStream(httpcore.NetworkStream):
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self._track()
+        deadline = getattr(_current, "drain_deadline", None)
+        if deadline is not None:  # _drain: what follows [DONE] gets a short time
+            left = max(0.0, deadline - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
         return self._inner.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -514,19 +518,18 @@ def _drain(chunks: Iterator[bytes], token: CancelToken) -> None:
     """Reads what follows ``[DONE]``: the body's chunked terminator comes at once, and
     only a body read to its end lets httpx keep the connection for the next request
     (a new connection costs about 1 ms on loopback, a TLS handshake far more). A server
-    that keeps the stream open after ``[DONE]`` gets 50 ms, then its socket is shut down
-    as before."""
-    timer = threading.Timer(_DRAIN_S, token._shut_streams)
-    timer.daemon = True
-    timer.start()
+    that keeps the stream open after ``[DONE]`` gets 50 ms (the socket reads' timeout,
+    see ``_TrackedStream.read``), then the connection is dropped as before. (A timer
+    thread per request did the same and cost a batch of 32 at once 4 % of its time.)"""
+    _current.token = token
+    _current.drain_deadline = time.monotonic() + _DRAIN_S
     try:
-        _current.token = token
         for _ in itertools.islice(chunks, _DRAIN_CHUNKS):
             pass
     except httpx.HTTPError:
-        pass  # shut down by the timer, or the server hung up: the answer is complete
+        pass  # timed out, or the server hung up: the answer is complete
     finally:
-        timer.cancel()
+        _current.drain_deadline = None
 
 
 def _retryable(exc: EndpointError) -> bool:

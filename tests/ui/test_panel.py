@@ -518,16 +518,6 @@ def test_follow_ups_resend_the_whole_conversation(
         ("user", "Who sent it?"),
     ]
 
-    # One conversation, one session id: a session-aware router keeps it on one replica;
-    # another capture is another conversation.
-    other = make_panel("ask", "Another region")
-    assert answer_of(qtbot, other) == "Other"
-    sessions = [session_of(r) for r in server.requests]
-    assert len(sessions) == 4
-    assert sessions[0]
-    assert sessions[:3] == [sessions[0]] * 3
-    assert sessions[3] not in (None, sessions[0])
-
     doc = view(panel).document()
     assert doc.toPlainText() == "Invoice 42\nAnd the date?\n2024-05-01\nWho sent it?\nACME Ltd"
     question = doc.find("And the date?").charFormat()
@@ -543,6 +533,16 @@ def test_follow_ups_resend_the_whole_conversation(
         ("And the date?", "2024-05-01", root.id),
         ("Who sent it?", "**ACME** Ltd", root.id),
     ]
+
+    # One conversation, one session id: a session-aware router keeps it on one replica;
+    # another capture is another conversation.
+    other = make_panel("ask", "Another region")
+    assert answer_of(qtbot, other) == "Other"
+    sessions = [session_of(r) for r in server.requests]
+    assert len(sessions) == 4
+    assert sessions[0]
+    assert sessions[:3] == [sessions[0]] * 3
+    assert sessions[3] not in (None, sessions[0])
 
 
 def test_continue_after_the_token_limit_appends_to_the_answer(
