@@ -38,6 +38,7 @@ __all__ = [
     "load_image",
     "make_thumbnail",
     "prepare_image",
+    "prepare_image_with_thumbnail",
     "smart_resize",
 ]
 
@@ -175,12 +176,17 @@ def _check_source_size(im: Image.Image, what: str) -> None:
         raise _too_large(what, width, height)
 
 
-def _decode(fp: IO[bytes], name: str | None) -> Image.Image:
-    """Open, check the header's size, then decode; every failure becomes ImageError."""
+def _decode(
+    fp: IO[bytes], name: str | None, opened: list[Image.Image] | None = None
+) -> Image.Image:
+    """Open, check the header's size, then decode; every failure becomes ImageError.
+    ``opened`` receives the image as the file holds it (before normalizing)."""
     what = f"'{name}'" if name else "The image"
     try:
         with _quiet_bomb_warning():
             im = Image.open(fp, formats=_FORMATS)
+            if opened is not None:
+                opened.append(im)
     except Image.DecompressionBombError:
         raise ImageError(
             f"{what} is too large (over {MAX_SOURCE_PIXELS // 1_000_000} megapixels)."
@@ -252,10 +258,17 @@ def load_image(source: bytes | str | os.PathLike[str]) -> Image.Image:
     unreadable, damaged or non-image input, an empty picture, an aspect ratio above 200:1 or
     more than 100 megapixels (checked from the header, before decoding).
     """
+    return _load(source)[0]
+
+
+def _load(source: bytes | str | os.PathLike[str]) -> tuple[Image.Image, bytes | None]:
+    """``load_image``, and the source's bytes when they are a plain PNG that needs no
+    change to be sent as it is (8-bit RGB, no transparency, upright, not interlaced)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageError("The image is empty (0 bytes).")
-        return _decode(io.BytesIO(source), None)
+        raw = bytes(source)
+        return _decode_keeping(raw, None)
     try:
         path = Path(os.fspath(source))
         fh = path.open("rb")
@@ -269,7 +282,26 @@ def load_image(source: bytes | str | os.PathLike[str]) -> Image.Image:
     with fh:
         if os.fstat(fh.fileno()).st_size == 0:
             raise ImageError(f"'{path.name}' is empty (0 bytes).")
-        return _decode(fh, path.name)
+        try:
+            raw = fh.read()
+        except OSError as exc:
+            raise ImageError(f"Cannot read '{source}': {exc.strerror or exc}.") from exc
+    return _decode_keeping(raw, path.name)
+
+
+def _decode_keeping(raw: bytes, name: str | None) -> tuple[Image.Image, bytes | None]:
+    opened: list[Image.Image] = []
+    im = _decode(io.BytesIO(raw), name, opened)
+    original = opened[0] if opened else None
+    plain_png = (
+        original is not None
+        and im is original  # nothing was converted or turned
+        and original.format == "PNG"
+        and original.mode == "RGB"
+        and "transparency" not in original.info
+        and not original.info.get("interlace")
+    )
+    return im, raw if plain_png else None
 
 
 def normalize_image(im: Image.Image) -> Image.Image:
@@ -435,13 +467,58 @@ def prepare_image(
     ``region`` is in physical pixels and is clamped to the picture. ``source_width`` and
     ``source_height`` of the result are the size after rotation and cropping, before sizing.
     ``mime`` is one of ``image/png`` (default), ``image/jpeg``, ``image/webp``.
+
+    A PNG file (or its bytes) that needs no change, 8-bit RGB at a size the budget
+    keeps, is sent as it is: decoded, so checked, but not encoded again.
     """
+    return _prepare(
+        source,
+        region=region,
+        min_tokens=min_tokens,
+        max_tokens=max_tokens,
+        mime=mime,
+        fit=fit,
+    )[0]
+
+
+def prepare_image_with_thumbnail(
+    source: bytes | str | os.PathLike[str] | Image.Image,
+    *,
+    min_tokens: int = DEFAULT_MIN_TOKENS,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    fit: bool = True,
+    max_side: int = 256,
+) -> tuple[PreparedImage, bytes]:
+    """``prepare_image`` and ``make_thumbnail`` from one decode (the batch command line
+    saved the history's thumbnail by decoding the PNG it had just made)."""
+    prepared, picture = _prepare(source, min_tokens=min_tokens, max_tokens=max_tokens, fit=fit)
+    return prepared, make_thumbnail(picture, max_side)
+
+
+def _prepare(
+    source: bytes | str | os.PathLike[str] | Image.Image,
+    *,
+    region: Region | None = None,
+    min_tokens: int = DEFAULT_MIN_TOKENS,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    mime: str = "image/png",
+    fit: bool = True,
+) -> tuple[PreparedImage, Image.Image]:
+    """``prepare_image``, and the picture before sizing (for a thumbnail)."""
     encoder = _ENCODERS.get(mime)
     if encoder is None:
         raise ValueError(f"Unsupported image encoding {mime!r}; use one of {sorted(_ENCODERS)}.")
-    im = normalize_image(source) if isinstance(source, Image.Image) else load_image(source)
+    unchanged: bytes | None = None  # a plain PNG file as it is, if nothing changes
+    if isinstance(source, Image.Image):
+        im = normalize_image(source)
+    else:
+        im, unchanged = _load(source)
     if region is not None:
-        im = _crop(im, region)
+        cropped = _crop(im, region)
+        if cropped is not im:
+            unchanged = None
+        im = cropped
+    picture = im  # cropped, not yet sized: what a thumbnail is made from
     source_width, source_height = im.size
     width, height = smart_resize(
         source_width, source_height, min_tokens=min_tokens, max_tokens=max_tokens
@@ -450,10 +527,15 @@ def prepare_image(
         width, height = im.size
     elif (width, height) != im.size:
         im = _fit(im, width, height)
-    buf = io.BytesIO()
-    encoder(im, buf)
-    return PreparedImage(
-        data=buf.getvalue(),
+        unchanged = None
+    if unchanged is not None and mime == "image/png":
+        data = unchanged  # decoded (so checked) but not encoded again: the same pixels
+    else:
+        buf = io.BytesIO()
+        encoder(im, buf)
+        data = buf.getvalue()
+    prepared = PreparedImage(
+        data=data,
         mime=mime,
         width=width,
         height=height,
@@ -463,6 +545,7 @@ def prepare_image(
             source_width, source_height, min_tokens=min_tokens, max_tokens=max_tokens
         ),
     )
+    return prepared, picture
 
 
 def _fit(im: Image.Image, width: int, height: int) -> Image.Image:

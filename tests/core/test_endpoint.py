@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from desktop_app.core.errors import (
     EndpointUnreachable,
     ModelNotFound,
     RequestRejected,
+    ScreenScribeError,
     ServerError,
     StreamBroken,
 )
@@ -607,3 +609,33 @@ def test_a_busy_pool_keeps_its_connections_for_the_next_round(server: StreamServ
     assert len(first) <= 12
     assert len(first) >= 9  # they did run at once
     assert ports == first  # the second round opened no connection
+
+
+# --- TLS ----------------------------------------------------------------------------
+
+
+def test_an_https_endpoint_with_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    """Certificates are verified (the pool's own TLS context; the transport's discarded
+    one is unverified only to skip loading the CA bundle twice)."""
+    import http.server
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    make_cert = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    make_cert += ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(make_cert, check=True, capture_output=True)
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{httpd.server_address[1]}/v1"
+        with EndpointClient(url, max_retries=0) as c, pytest.raises(ScreenScribeError) as err:
+            collect(c.stream_chat(req()))
+        assert "certificate" in str(err.value).lower()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -646,3 +646,54 @@ def test_adler32_combine_matches_zlib(a: bytes, b: bytes) -> None:
 def test_adler32_combine_with_long_parts() -> None:
     a, b = bytes(range(256)) * 4000, b"\xff" * 300_000
     assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+def _png_file(tmp_path: Path, size: tuple[int, int], mode: str = "RGB") -> Path:
+    im = Image.new(mode, size, (250, 250, 250) if mode == "RGB" else (250, 250, 250, 255))
+    ImageDraw.Draw(im).text((8, 8), "Invoice 1,234.56", fill=(0, 0, 0) if mode == "RGB" else 0)
+    path = tmp_path / f"{mode}-{size[0]}x{size[1]}.png"
+    im.save(path, "PNG", compress_level=9)
+    return path
+
+
+def test_a_plain_png_that_needs_no_change_is_sent_as_it_is(tmp_path: Path) -> None:
+    path = _png_file(tmp_path, (512, 128))  # multiples of 32, within the budget
+    prepared = prepare_image(path)
+    assert prepared.data == path.read_bytes()  # not encoded again
+    assert (prepared.width, prepared.height) == (512, 128)
+    assert prepare_image(path.read_bytes()).data == path.read_bytes()
+
+
+@pytest.mark.parametrize("case", ["resized", "cropped", "alpha", "not png"])
+def test_a_png_that_changes_is_encoded_again(tmp_path: Path, case: str) -> None:
+    if case == "resized":
+        path, kw = _png_file(tmp_path, (500, 120)), {}  # padded to 512x128
+    elif case == "cropped":
+        path, kw = _png_file(tmp_path, (512, 128)), {"region": Region(0, 0, 256, 64)}
+    elif case == "alpha":
+        path, kw = _png_file(tmp_path, (512, 128), "RGBA"), {}
+    else:
+        path = tmp_path / "shot.jpg"
+        Image.open(_png_file(tmp_path, (512, 128))).save(path, "JPEG")
+        kw = {}
+    prepared = prepare_image(path, **kw)  # type: ignore[arg-type]
+    assert prepared.data != path.read_bytes()
+    assert prepared.data.startswith(b"\x89PNG")
+
+
+def test_a_damaged_png_is_still_refused_before_it_is_sent(tmp_path: Path) -> None:
+    path = _png_file(tmp_path, (512, 128))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside IDAT
+    with pytest.raises(ImageError):
+        prepare_image(bytes(data))
+
+
+def test_prepare_with_thumbnail_is_prepare_image_and_make_thumbnail(tmp_path: Path) -> None:
+    from desktop_app.core.imaging import prepare_image_with_thumbnail
+
+    path = _png_file(tmp_path, (900, 300))
+    prepared, thumbnail = prepare_image_with_thumbnail(path)
+    assert prepared == prepare_image(path)
+    assert thumbnail == make_thumbnail(path.read_bytes())
+    assert Image.open(io.BytesIO(thumbnail)).size == (256, 85)
