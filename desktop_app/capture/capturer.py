@@ -93,6 +93,14 @@ class Capturer:
         usable = self._resolve()
         return [b.name for b in usable], list(self._skipped)
 
+    def release_buffers(self) -> None:
+        """Gives back what a backend keeps only to capture faster (mss: the screen-sized
+        shared memory), keeping the choice of backend; for an idle app."""
+        for backend in self._usable or ():
+            release = getattr(backend, "release", None)
+            if release is not None:
+                release()
+
     def close(self) -> None:
         for backend in self._backends:
             backend.close()

@@ -236,6 +236,32 @@ def test_warm_capture_is_fast(pattern_on_screen: Image.Image) -> None:
     assert sorted(timings)[2] < 0.050, (timings, warm_s)
 
 
+def _shm_mapped() -> bool:
+    with open("/proc/self/maps", encoding="utf-8") as f:
+        return "mss-shm" in f.read()
+
+
+def test_release_buffers_gives_the_shared_memory_back_and_capture_still_works(
+    pattern_on_screen: Image.Image,
+) -> None:
+    """An idle app keeps no screen-sized buffer; the next capture makes one again."""
+    capturer = Capturer()
+    capturer.warm()
+    assert _shm_mapped()
+    capturer.release_buffers()
+    assert not _shm_mapped()
+    pictures = capturer.capture()
+    assert _shm_mapped()
+    assert (
+        picture_rgb(pictures[0], 0, 0, 64, 64).tobytes()
+        == pattern_on_screen.crop((0, 0, 64, 64)).tobytes()
+    )
+    assert capturer.backend_name == "mss"
+    capturer.release_buffers()
+    assert not _shm_mapped()
+    capturer.close()
+
+
 def test_capture_off_the_gui_thread_is_refused(xcb_app: QApplication) -> None:
     capturer = Capturer()
     capturer.warm()

@@ -56,6 +56,27 @@ def history_entries() -> list[tuple[str, str, str]]:
         return [(e.mode, e.status, e.answer) for e in h.recent()]
 
 
+def test_the_capture_buffer_is_warm_after_a_capture_and_given_back_when_idle(
+    qtbot: QtBot, controller: AppController
+) -> None:
+    def shm() -> bool:
+        with open("/proc/self/maps", encoding="utf-8") as f:
+            return "mss-shm" in f.read()
+
+    qtbot.waitUntil(lambda: not shm(), timeout=3000)  # released right after start-up
+    controller.start_capture("ocr")
+    qtbot.waitUntil(lambda: controller.overlay is not None, timeout=3000)
+    assert shm()  # kept for the next capture of a burst
+    timer = controller._capture_idle_timer
+    assert timer.isActive()
+    assert timer.interval() == 120_000
+    assert controller.overlay is not None
+    controller.overlay.finish(None)
+    timer.setInterval(50)
+    timer.start()
+    qtbot.waitUntil(lambda: not shm(), timeout=3000)
+
+
 def test_capture_to_streamed_answer(
     qtbot: QtBot, controller: AppController, server: StreamServer
 ) -> None:
