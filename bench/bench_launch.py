@@ -781,7 +781,7 @@ def run(runs: int, *, smoke: bool = False) -> list[Figure]:
             peer=PEER,
             peer_value=cold_peer,
             note=note(
-                "from Popen to pixels; the one-shot app also starts the offline engine's worker",
+                "from Popen to pixels (the offline engine's worker starts after them)",
                 f"bare PySide6 window: {ms(cold_bare)}",
                 cold_note or "the issue also wants it below NormCap's",
             ),

@@ -356,7 +356,8 @@ def run(runs: int, *, smoke: bool = False) -> list[Figure]:
             note=(
                 f"{tray_note}{peer_text}worker peak {_mib(col(after, 'worker_peak'))} "
                 f"(a separate process, gone after {waits.worker_idle:.0f} s idle here; the "
-                f"app's default is 180 s); PSS {_mib(col(after, 'pss'))}"
+                f"app's default is 180 s); PSS {_mib(col(after, 'pss'))}; includes the "
+                "capture buffer (8 MiB at 1920x1080), kept for 2 min after a capture"
             ),
         ),
     ]
