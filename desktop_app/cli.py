@@ -249,6 +249,9 @@ def _cmd_app(command: list[str] | None = None, *, one_shot: bool = False) -> int
             "`screenscribe ocr IMAGE`."
         )
         return EXIT_USAGE
+    from desktop_app.pyside_setup import skip_feature_source_scan
+
+    skip_feature_source_scan()  # before the app's modules: see pyside_setup
     from desktop_app.app import run_app
 
     return run_app(command, one_shot=one_shot)
