@@ -16,9 +16,14 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from desktop_app import instance
 from desktop_app.capture import CaptureError, Capturer
 from desktop_app.core.errors import ScreenScribeError
-from desktop_app.core.settings import Profile, Settings, load_settings, resolve_profile
+from desktop_app.core.settings import (
+    LoadResult,
+    Profile,
+    Settings,
+    load_settings,
+    resolve_profile,
+)
 from desktop_app.keyprobe import KeyProbe
-from desktop_app.resources import APP_ID
 from desktop_app.ui.overlay import RegionOverlay, Selection
 from desktop_app.ui.tray import LauncherUi, TrayUi, app_icon
 
@@ -44,11 +49,20 @@ CAPTURE_BUFFER_KEPT_MS = 120_000  # the warm capture buffer, after the last capt
 
 
 class AppController(QObject):
-    def __init__(self, app: QApplication, *, one_shot: bool = False) -> None:
+    def __init__(
+        self,
+        app: QApplication,
+        *,
+        one_shot: bool = False,
+        settings: LoadResult | None = None,
+        capturer: Capturer | None = None,
+    ) -> None:
+        """``settings`` and ``capturer``: what ``first_paint`` has loaded and used
+        already (a one-shot capture shows the frozen screen before the app is built)."""
         super().__init__(app)
         self.app = app
         self.one_shot = one_shot
-        result = load_settings()
+        result = settings if settings is not None else load_settings()
         self.settings: Settings = result.settings
         self._startup_warnings = list(result.warnings)
         if self.settings.keyring == "file":  # the user's explicit, warned choice
@@ -62,7 +76,7 @@ class AppController(QObject):
             from desktop_app.ui.theme import apply_theme
 
             apply_theme(self.settings.theme)
-        self.capturer = Capturer()
+        self.capturer = capturer if capturer is not None else Capturer()
         if not one_shot:  # a one-shot capture grabs at once: warming would grab twice
             try:
                 self.capturer.warm()
@@ -313,18 +327,26 @@ class AppController(QObject):
             self.notify("Cannot capture the screen", str(exc), error=True)
             self._maybe_quit_one_shot()
             return
-        self.overlay = RegionOverlay(
-            pictures, mode=mode, presets=self.settings.presets, parent=self
-        )
-        self.overlay.region_selected.connect(self._on_overlay_region_selected)
-        self.overlay.selection_cancelled.connect(self._on_overlay_selection_cancelled)
+        overlay = RegionOverlay(pictures, mode=mode, presets=self.settings.presets)
+        self.adopt_overlay(overlay, mode, painted=False)
+        overlay.show()
+
+    def adopt_overlay(self, overlay: RegionOverlay, mode: str, *, painted: bool) -> None:
+        """Makes ``overlay`` the app's: its selection goes to a panel. ``painted``: it is
+        on screen already (``first_paint`` showed it before the app was built)."""
+        overlay.setParent(self)
+        self.overlay = overlay
+        overlay.region_selected.connect(self._on_overlay_region_selected)
+        overlay.selection_cancelled.connect(self._on_overlay_selection_cancelled)
         # Who answers is decided once the frozen screen is painted: it may read the
         # keyring (200 ms on first use) and start the offline engine's worker process,
         # which must not delay those pixels (nor compete with them for a CPU).
-        self.overlay.painted.connect(
-            lambda: QTimer.singleShot(0, lambda: self._prepare_engine(mode))
-        )
-        self.overlay.show()
+        if painted:
+            QTimer.singleShot(0, lambda: self._prepare_engine(mode))
+        else:
+            overlay.painted.connect(
+                lambda: QTimer.singleShot(0, lambda: self._prepare_engine(mode))
+            )
 
     def _prepare_engine(self, mode: str) -> None:
         """Starts loading the offline engine while the user selects, if it will answer."""
@@ -752,17 +774,9 @@ def _screen_named(name: str) -> QScreen | None:
 
 def run_app(command: list[str] | None = None, *, one_shot: bool = False) -> int:
     """Starts the app (or, if one runs already, hands ``command`` to it)."""
-    logging.basicConfig(level=logging.INFO, format="screenscribe: %(message)s")
-    from PySide6.QtCore import QLoggingCategory
+    from desktop_app.first_paint import qt_application
 
-    # Qt 6.11 on a Wayland compositor without an input method warns on every focus change
-    # to a widget that takes no text ("QWaylandTextInputv3::disableSurface"): noise.
-    QLoggingCategory.setFilterRules("qt.qpa.wayland.textinput.warning=false")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setApplicationName("ScreenScribe")
-    app.setDesktopFileName(APP_ID)  # the installed .desktop file: the app id on Wayland
-    app.setQuitOnLastWindowClosed(False)
+    app = qt_application()
     app.setWindowIcon(app_icon())
     controller = AppController(app, one_shot=one_shot)
     if not controller.listen():

@@ -252,6 +252,12 @@ def _cmd_app(command: list[str] | None = None, *, one_shot: bool = False) -> int
     from desktop_app.pyside_setup import skip_feature_source_scan
 
     skip_feature_source_scan()  # before the app's modules: see pyside_setup
+    if one_shot and command and command[0] == "capture":
+        from desktop_app.first_paint import capture_first
+
+        first = capture_first(command)
+        if first is not None:
+            return first.run()
     from desktop_app.app import run_app
 
     return run_app(command, one_shot=one_shot)

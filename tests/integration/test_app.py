@@ -298,3 +298,74 @@ def test_one_shot_capture_exits_when_cancelled(socket_name: str, tmp_path: Path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_one_shot_capture_shows_the_frozen_screen_first_then_becomes_the_app(
+    socket_name: str, tmp_path: Path
+) -> None:
+    """first_paint: the overlay before the app is built; then the app adopts it (it
+    listens, so a second `capture` is forwarded to it), and a drag opens a panel."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "app.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "desktop_app", "capture"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while not _xdotool_windows("ScreenScribe overlay") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _xdotool_windows("ScreenScribe overlay"), log.read_text()
+        while not os.path.exists(socket_name) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.path.exists(socket_name), log.read_text()  # the app was built
+        again = subprocess.run(
+            [sys.executable, "-m", "desktop_app", "capture"],
+            env=env,
+            capture_output=True,
+            timeout=15,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr  # forwarded: the overlay stays one
+        assert len(_xdotool_windows("ScreenScribe overlay")) == 1
+        for args in (
+            ["mousemove", "200", "200"],
+            ["mousedown", "1"],
+            ["mousemove", "400", "260"],
+            ["mousemove", "520", "300"],
+            ["mouseup", "1"],
+        ):
+            subprocess.run(["xdotool", *args], check=True)
+        while not _xdotool_windows("ScreenScribe — ") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _xdotool_windows("ScreenScribe — "), log.read_text()  # the answer panel
+        assert instance.forward(["quit"])
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_an_outcome_before_the_app_is_built_is_handed_to_it(
+    qapp: QApplication, socket_name: str, qtbot: QtBot
+) -> None:
+    """A selection made (or cancelled) before the overlay's first paint has been turned
+    into the app is not lost: the app, once built, takes it as its own."""
+    from desktop_app.first_paint import capture_first
+
+    first = capture_first(["capture"])
+    assert first is not None
+    assert first.controller is None
+    first.overlay.finish(None)  # Escape, faster than the app could be built
+    first.build_app()
+    c = first.controller
+    assert isinstance(c, AppController)
+    try:
+        assert c.overlay is None
+        assert c._shut_down  # a cancelled one-shot capture ends the app
+    finally:
+        c.shutdown()
