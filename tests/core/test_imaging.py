@@ -697,3 +697,42 @@ def test_prepare_with_thumbnail_is_prepare_image_and_make_thumbnail(tmp_path: Pa
     assert prepared == prepare_image(path)
     assert thumbnail == make_thumbnail(path.read_bytes())
     assert Image.open(io.BytesIO(thumbnail)).size == (256, 85)
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "fill"),
+    [
+        ((500, 120), "RGB", None),
+        ((1300, 700), "RGB", None),
+        ((333, 97), "L", 7),
+        ((7, 3), "RGB", (1, 2, 3)),
+    ],
+)
+def test_encode_png_pads_while_it_writes(
+    size: tuple[int, int], mode: str, fill: int | tuple[int, int, int] | None
+) -> None:
+    """Padding on the right and at the bottom, with no padded copy made first (the large
+    case is written by parallel bands, the padding rows by the last one)."""
+    im = Image.effect_noise(size, 50).convert(mode)
+    target = (size[0] + 12, size[1] + 9)
+    corner = im.getpixel((size[0] - 1, size[1] - 1))
+    want = Image.new(mode, target, corner if fill is None else fill)
+    want.paste(im, (0, 0))
+    data = encode_png(im, target, fill)
+    zlib.decompress(_png_chunks(data)[1][1])  # one valid stream, Adler-32 and all
+    back = Image.open(io.BytesIO(data))
+    assert back.size == target
+    assert back.tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match="smaller"):
+        encode_png(im, (size[0] - 1, size[1]))
+
+
+def test_a_capture_one_row_short_of_the_budget_is_padded_exactly() -> None:
+    im = Image.effect_noise((1920, 1080), 40).convert("RGB")
+    prepared = prepare_image(im)
+    assert (prepared.width, prepared.height) == (1920, 1088)
+    back = Image.open(io.BytesIO(prepared.data))
+    assert back.crop((0, 0, 1920, 1080)).tobytes() == im.tobytes()
+    corner = im.getpixel((1919, 1079))
+    assert isinstance(corner, tuple)
+    assert back.crop((0, 1080, 1920, 1088)).tobytes() == bytes(corner) * 1920 * 8
