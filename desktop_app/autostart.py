@@ -8,7 +8,6 @@ it is ours, else this interpreter with ``-m desktop_app``.
 from __future__ import annotations
 
 import os
-import plistlib
 import shlex
 import shutil
 import sys
@@ -136,6 +135,8 @@ def _set_mac(enabled: bool, argv: list[str]) -> None:  # pragma: no cover - macO
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     plist = {"Label": _AGENT_LABEL, "ProgramArguments": argv, "RunAtLoad": True}
+    import plistlib  # macOS only: not loaded (with an XML parser) elsewhere
+
     path.write_bytes(plistlib.dumps(plist))
 
 

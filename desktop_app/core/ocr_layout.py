@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -60,6 +59,16 @@ MONO_SPREAD = 1.12
 SIZE_CHANGE = 1.6
 """Rows whose heights differ by this factor are in different paragraphs (detector boxes
 of short words are up to a third taller than those of long ones in the same font)."""
+
+
+def _median(values: Iterable[float]) -> float:
+    """statistics.median, without loading statistics (and decimal, fractions) into the
+    app for the sake of one function."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no median of nothing")
+    mid = len(ordered) // 2
+    return float(ordered[mid]) if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +127,7 @@ class _Row:
 
     @property
     def height(self) -> float:
-        return statistics.median(b.height for b in self.boxes)
+        return _median(b.height for b in self.boxes)
 
     @property
     def x0(self) -> float:
@@ -162,7 +171,7 @@ def _group_rows(boxes: Iterable[TextBox]) -> list[_Row]:
 
 
 def _line_height(boxes: Sequence[TextBox]) -> float:
-    return statistics.median(b.height for b in boxes) if boxes else 0.0
+    return _median(b.height for b in boxes) if boxes else 0.0
 
 
 # --- cuts ------------------------------------------------------------------------------
@@ -201,7 +210,7 @@ def _partnered(rows: Sequence[_Row], others: Sequence[_Row]) -> float:
 
 
 def _is_long_text(boxes: Sequence[TextBox]) -> bool:
-    return statistics.median(b.width / max(b.height, 1.0) for b in boxes) >= LONG_LINE
+    return _median(b.width / max(b.height, 1.0) for b in boxes) >= LONG_LINE
 
 
 def _looks_like_table(left: Sequence[TextBox], right: Sequence[TextBox]) -> bool:
@@ -336,7 +345,7 @@ def _indents(rows: Sequence[_Row]) -> list[int]:
     per_char = [w / n for w, n in zip(advances, lengths, strict=True) if n >= 8]
     if len(per_char) < 2 or max(per_char) > MONO_SPREAD * min(per_char):
         return zeros
-    advance = statistics.median(per_char)
+    advance = _median(per_char)
     left = min(r.x0 for r in rows)
     steps = [(r.x0 - left) / advance for r in rows]
     if max(steps) < 1.5 or any(abs(step - round(step)) > 0.3 for step in steps):
@@ -347,7 +356,7 @@ def _indents(rows: Sequence[_Row]) -> list[int]:
 def _paragraphs(run: _Run) -> list[Paragraph]:
     rows = run.rows
     gaps = [rows[i].y0 - rows[i - 1].y1 for i in range(1, len(rows))]
-    height = statistics.median(r.height for r in rows)
+    height = _median(r.height for r in rows)
     threshold = _paragraph_gap(gaps, height)
     texts = [" " * indent + row.text for indent, row in zip(_indents(rows), rows, strict=True)]
     out: list[Paragraph] = []

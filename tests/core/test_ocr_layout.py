@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -207,3 +208,15 @@ def test_no_text_is_lost_and_input_order_does_not_matter(
     shuffled = boxes[:]
     rnd.shuffle(shuffled)
     assert layout_text(shuffled) == text
+
+
+@pytest.mark.parametrize(
+    "values", [[3.0], [1.0, 9.0], [5.0, 1.0, 4.0], [2.0, 2.0, 8.0, 1.0], list(range(101))]
+)
+def test_the_median_is_statistics_median(values: list[float]) -> None:
+    import statistics
+
+    from desktop_app.core.ocr_layout import _median
+
+    assert _median(values) == statistics.median(values)
+    assert _median(iter(values)) == statistics.median(values)
