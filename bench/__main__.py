@@ -1,7 +1,7 @@
 """Every benchmark in one run, each figure beside a peer's, as a table and as JSON.
 
-    .venv/bin/python -m bench                 # everything (about 10 minutes on 2 cores)
-    .venv/bin/python -m bench --quick         # fewer repetitions (a few minutes)
+    .venv/bin/python -m bench                 # everything (under 5 minutes on 2 cores)
+    .venv/bin/python -m bench --quick         # fewer repetitions (about 2 minutes)
     .venv/bin/python -m bench --only bench_stream,bench_batch
     .venv/bin/python -m bench --smoke         # each once at a tiny size: do they work?
 

@@ -365,12 +365,12 @@ def run(runs: int, *, smoke: bool = False) -> list[Figure]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=None, help="repetitions (default 3)")
+    ap.add_argument("--runs", type=int, default=None, help="repetitions (default 2)")
     ap.add_argument("--quick", action="store_true", help="one repetition")
     ap.add_argument("--json", default=None, help="write the figures here")
     add_smoke_flag(ap)
     args = ap.parse_args()
-    runs = args.runs or (1 if args.quick or args.smoke else 3)
+    runs = args.runs or (1 if args.quick or args.smoke else 2)
     figures = run(runs, smoke=args.smoke)
     if args.smoke:
         figures = [smoke_figure(f) for f in figures]
