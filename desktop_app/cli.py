@@ -237,30 +237,9 @@ def err(message: str, stream: TextIO | None = None) -> None:
 
 
 def _cmd_app(command: list[str] | None = None, *, one_shot: bool = False) -> int:
-    if (
-        sys.platform.startswith("linux")
-        and not os.environ.get("DISPLAY")
-        and not os.environ.get("WAYLAND_DISPLAY")
-        and not os.environ.get("QT_QPA_PLATFORM")
-    ):
-        err(
-            "No display: the desktop app needs a graphical session (DISPLAY or "
-            "WAYLAND_DISPLAY is not set). The command line works without one: "
-            "`screenscribe ocr IMAGE`."
-        )
-        return EXIT_USAGE
-    from desktop_app.pyside_setup import skip_feature_source_scan
+    from desktop_app.gui_start import start_gui
 
-    skip_feature_source_scan()  # before the app's modules: see pyside_setup
-    if one_shot and command and command[0] == "capture":
-        from desktop_app.first_paint import capture_first
-
-        first = capture_first(command)
-        if first is not None:
-            return first.run()
-    from desktop_app.app import run_app
-
-    return run_app(command, one_shot=one_shot)
+    return start_gui(command, one_shot=one_shot)
 
 
 class _ForwardedParser(_Parser):

@@ -12,6 +12,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    if not args:  # the tray app: no argument parser kept alive for its whole life
+        from desktop_app.gui_start import start_gui
+
+        return start_gui()
     if args and args[0] in ("capture", "clipboard") and not {"-h", "--help"} & set(args):
         from desktop_app.instance import ForwardError, forward
 

@@ -127,6 +127,24 @@ def test_backend_fits_an_x11_session_and_opens_the_display(backend: X11Backend) 
     assert backend.is_available() == (True, "")
 
 
+def test_the_connection_speaks_the_core_protocol_only(backend: X11Backend) -> None:
+    """No extension modules set up (Xvfb offers 13; grabbing keys needs none), and the
+    list Xlib keeps of them is left as it was for other Xlib users of the process."""
+    from Xlib import ext
+
+    known = list(ext.__extensions__)
+    assert backend.is_available() == (True, "")
+    assert backend._display is not None
+    assert backend._display.extensions == []
+    assert ext.__extensions__ == known
+    assert len(known) > 5
+    plain = Display(os.environ["DISPLAY"])
+    try:
+        assert len(plain.extensions) > 5  # as a plain Display has them
+    finally:
+        plain.close()
+
+
 def test_a_display_that_does_not_answer_is_unavailable() -> None:
     b = X11Backend({"DISPLAY": ":987"})
     ok, reason = b.is_available()

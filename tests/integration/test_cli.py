@@ -564,3 +564,24 @@ def test_unreachable_endpoint_falls_back_to_the_offline_engine_in_auto_mode() ->
     # asked for the endpoint explicitly: no fallback, the failure is the answer
     p = run("ocr", str(DATA / "single_line_13px.png"), "--engine", "endpoint")
     assert p.returncode == 3
+
+
+@pytest.mark.parametrize("args", [[], ["capture"]])
+def test_the_desktop_app_without_a_display_says_so(args: list[str]) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "No display: the desktop app needs a graphical session" in done.stderr
+    assert "screenscribe ocr IMAGE" in done.stderr
+    assert "Traceback" not in done.stderr
