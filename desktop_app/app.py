@@ -331,6 +331,14 @@ class AppController(QObject):
         self.adopt_overlay(overlay, mode, painted=False)
         overlay.show()
 
+    def adopt_outcome(self, selection: Selection | None) -> None:
+        """What an overlay shown before the app was built ended with (``first_paint``):
+        a selection, or None when it was cancelled."""
+        if selection is None:
+            self._on_overlay_selection_cancelled()
+        else:
+            self._on_overlay_region_selected(selection)
+
     def adopt_overlay(self, overlay: RegionOverlay, mode: str, *, painted: bool) -> None:
         """Makes ``overlay`` the app's: its selection goes to a panel. ``painted``: it is
         on screen already (``first_paint`` showed it before the app was built)."""

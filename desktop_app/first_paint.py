@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -23,6 +24,9 @@ from desktop_app.core.errors import ScreenScribeError
 from desktop_app.core.settings import LoadResult, load_settings
 from desktop_app.resources import APP_ID
 from desktop_app.ui.overlay import RegionOverlay, Selection
+
+if TYPE_CHECKING:
+    from desktop_app.app import AppController
 
 __all__ = ["FirstPaint", "capture_first", "qt_application"]
 
@@ -61,7 +65,7 @@ class FirstPaint:
         self.capturer = capturer
         self.overlay = overlay
         self.mode = mode
-        self.controller: object | None = None
+        self.controller: AppController | None = None
         self._early: list[Selection | None] = []  # an outcome before the app was built
         overlay.region_selected.connect(self._on_selected)
         overlay.selection_cancelled.connect(self._on_cancelled)
@@ -89,12 +93,10 @@ class FirstPaint:
         controller.start()
         self.overlay.region_selected.disconnect(self._on_selected)
         self.overlay.selection_cancelled.disconnect(self._on_cancelled)
-        if not self._early:
-            controller.adopt_overlay(self.overlay, self.mode, painted=True)
-        elif self._early[0] is None:
-            controller._on_overlay_selection_cancelled()
+        if self._early:
+            controller.adopt_outcome(self._early[0])
         else:
-            controller._on_overlay_region_selected(self._early[0])
+            controller.adopt_overlay(self.overlay, self.mode, painted=True)
 
     def run(self) -> int:
         return self.app.exec()
