@@ -148,6 +148,12 @@ class AppController(QObject):
             self.surface.show()
             QTimer.singleShot(0, self._register_hotkeys)
             self._release_timer.start()
+        # Whether the hosted profile has a key decides who reads text (the model or the
+        # offline engine): asked now in the background, found ready by the first capture.
+        from desktop_app.core.settings import DEFAULT_PROFILE
+
+        if self.settings.default_profile == DEFAULT_PROFILE:
+            self._key_probe.prefetch(DEFAULT_PROFILE)
         for warning in self._startup_warnings:
             self.notify("ScreenScribe", warning, error=True)
 

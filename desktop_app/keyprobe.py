@@ -10,7 +10,9 @@ in a short-lived process instead: only whether there is a key crosses back, neve
 In memory (``$SCREENSCRIBE_API_KEY``, a session key) is answered here; once something
 else has loaded keyring into the app (the settings dialog, a request to the model), it
 is asked directly. An answer is kept for ``ttl_s`` seconds, or until :meth:`forget`
-(the app calls it when the settings change).
+(the app calls it when the settings change). :meth:`prefetch` asks in a background thread,
+so that the first capture finds the answer instead of waiting ~200 ms for it on the GUI
+thread (the tray app prefetches at start-up).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -44,6 +47,8 @@ class KeyProbe:
         self._timeout_s = timeout_s
         self._ttl_s = ttl_s
         self._known: dict[str, tuple[bool, float]] = {}  # profile -> (answer, when)
+        self._asking: dict[str, threading.Event] = {}  # profile -> set when answered
+        self._lock = threading.Lock()
         self.probes = 0  # processes started (for tests and benchmarks)
 
     def has_key(self, profile: str) -> bool:
@@ -53,17 +58,57 @@ class KeyProbe:
             return True
         if "keyring" in sys.modules:  # loaded already: asking costs nothing more
             return key_source(profile, self._env) is not None
-        known = self._known.get(profile)
-        if known is not None and time.monotonic() - known[1] < self._ttl_s:
-            return known[0]
+        with self._lock:
+            asking = self._asking.get(profile)
+        if asking is not None:  # a prefetch is on its way: wait for it, not for a second
+            asking.wait(self._timeout_s)
+        known = self._fresh(profile)
+        if known is not None:
+            return known
         answer = self._ask(profile)
         if answer is None:  # the probe could not run: ask here after all
             return key_source(profile, self._env) is not None
-        self._known[profile] = (answer, time.monotonic())
+        with self._lock:
+            self._known[profile] = (answer, time.monotonic())
         return answer
 
+    def prefetch(self, profile: str) -> None:
+        """Starts asking for ``profile`` in a background thread, unless the answer is
+        known, on its way, or needs no process."""
+        from desktop_app.core.secrets import key_in_memory
+
+        if key_in_memory(profile, self._env) is not None or "keyring" in sys.modules:
+            return
+        with self._lock:
+            if profile in self._asking or self._fresh(profile, locked=True) is not None:
+                return
+            done = self._asking[profile] = threading.Event()
+
+        def ask() -> None:
+            try:
+                answer = self._ask(profile)
+                if answer is not None:
+                    with self._lock:
+                        self._known[profile] = (answer, time.monotonic())
+            finally:
+                with self._lock:
+                    self._asking.pop(profile, None)
+                done.set()
+
+        threading.Thread(target=ask, name="screenscribe-keyprobe", daemon=True).start()
+
     def forget(self) -> None:
-        self._known.clear()
+        with self._lock:
+            self._known.clear()
+
+    def _fresh(self, profile: str, *, locked: bool = False) -> bool | None:
+        if not locked:
+            with self._lock:
+                return self._fresh(profile, locked=True)
+        known = self._known.get(profile)
+        if known is not None and time.monotonic() - known[1] < self._ttl_s:
+            return known[0]
+        return None
 
     def _ask(self, profile: str) -> bool | None:
         argv = [*self._command(), "key", "status", "--check", "--profile", profile]

@@ -96,3 +96,39 @@ def test_a_failed_probe_falls_back_to_asking_here() -> None:
     assert probe.has_key("hosted") is True
     assert probe.probes == 0
     assert probe._ask("hosted") is None  # the command cannot start
+
+
+_PREFETCH = """
+import json, sys, time
+from desktop_app.keyprobe import KeyProbe
+probe = KeyProbe(lambda: [sys.executable, "-m", "desktop_app"])
+probe.prefetch("hosted")
+probe.prefetch("hosted")  # on its way already: no second process
+deadline = time.monotonic() + 60
+while probe._fresh("hosted") is None and time.monotonic() < deadline:
+    time.sleep(0.01)
+t0 = time.perf_counter()
+answer = probe.has_key("hosted")
+waited_ms = (time.perf_counter() - t0) * 1000
+print(json.dumps({"answer": answer, "probes": probe.probes, "waited_ms": waited_ms,
+                  "keyring_loaded": "keyring" in sys.modules}))
+"""
+
+
+def test_a_prefetched_answer_is_there_for_the_first_capture() -> None:
+    """The tray app asks at start-up in the background: the first capture then finds the
+    answer at once (no process started on the GUI thread), and two prefetches make one."""
+    _store("hosted", "sk-prefetched")
+    done = subprocess.run(
+        [sys.executable, "-c", _PREFETCH],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    result = json.loads(done.stdout)
+    assert result["answer"] is True
+    assert result["probes"] == 1
+    assert result["waited_ms"] < 20  # from memory, not from a process
+    assert result["keyring_loaded"] is False
