@@ -44,3 +44,18 @@ def server() -> Iterator[StreamServer]:
         yield srv
     finally:
         srv.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test using a fixture that needs programs this machine lacks (sway, dbus-daemon,
+    xdg-desktop-portal: installed by .ci/run) is skipped, saying which. A test module
+    names those facts in ``NEEDS``: fixture name -> ``tests.wayland.missing(...)``, None
+    when everything is there."""
+    for item in items:
+        needs = getattr(getattr(item, "module", None), "NEEDS", None)
+        if not needs:
+            continue
+        for name in item.fixturenames:
+            if name in needs:
+                why = needs[name]
+                item.add_marker(pytest.mark.skipif(why is not None, reason=why or ""))

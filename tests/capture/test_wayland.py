@@ -64,6 +64,10 @@ SWAY_MISSING = missing("sway", "swaymsg", "swaybg", "grim")
 GRIM_MISSING = missing("grim")
 BUS_MISSING = missing("dbus-daemon")
 PORTAL_MISSING = missing("dbus-daemon", "dbus-send", "pipewire", PORTAL, PORTAL_WLR, PORTAL_GTK)
+# tests/conftest.py skips a test using one of these fixtures where its programs are missing
+NEEDS = {"sway": SWAY_MISSING, "real_portal": PORTAL_MISSING, "bus": BUS_MISSING}
+BARE_PORTAL_MISSING = missing("dbus-daemon", PORTAL)
+SWAY_PORTAL_MISSING = missing("dbus-daemon", PORTAL, PORTAL_WLR, PORTAL_GTK)
 
 #: Scales 1, 2 and 1.5 side by side (logical 640x480, 400x300, 400x300). At 1.5 Qt rounds
 #: its device pixel ratio up to 2 (sway 1.7 has no fractional-scale protocol): a picture
@@ -109,8 +113,6 @@ def qimage_of(image: Image.Image) -> QImage:
 
 @pytest.fixture(scope="module")
 def sway() -> Iterator[SwaySession]:
-    if SWAY_MISSING:
-        pytest.skip(SWAY_MISSING)
     with sway_session(*OUTPUTS) as session:
         yield session
 
@@ -316,8 +318,6 @@ def test_grim_stuck_on_a_silent_compositor_times_out(xcb_app: QApplication, tmp_
 
 @pytest.fixture(scope="module")
 def real_portal(sway: SwaySession) -> Iterator[Bus]:
-    if PORTAL_MISSING:
-        pytest.skip(PORTAL_MISSING)
     with session_bus(
         sway.env,
         services=PORTAL_SERVICES,
@@ -344,11 +344,10 @@ def test_real_portal_picture_is_cut_per_output(sway: SwaySession, real_portal: B
     assert pictures["HEADLESS-2"]["region_sha"] == sha(OUTPUTS[1].picture().crop(box))
 
 
+@pytest.mark.skipif(BARE_PORTAL_MISSING is not None, reason=BARE_PORTAL_MISSING or "")
 def test_portal_without_a_screenshot_backend_says_so(xcb_app: QApplication, tmp_path: Path) -> None:
     """The real xdg-desktop-portal with no portal backend installed at all (an empty
     portals directory): no Screenshot interface."""
-    if missing("dbus-daemon", PORTAL):
-        pytest.skip(missing("dbus-daemon", PORTAL) or "")
     environ = {"XDG_CURRENT_DESKTOP": "sway", "XDG_DESKTOP_PORTAL_DIR": str(tmp_path)}
     with session_bus(environ, services=["org.freedesktop.portal.Desktop"]) as bus:
         backend = PortalBackend(portal_environ(bus))
@@ -365,11 +364,10 @@ def test_portal_without_a_screenshot_backend_says_so(xcb_app: QApplication, tmp_
         assert "install the portal backend for your desktop" in str(error)
 
 
+@pytest.mark.skipif(SWAY_PORTAL_MISSING is not None, reason=SWAY_PORTAL_MISSING or "")
 def test_portal_whose_backend_cannot_start_answers_2(xcb_app: QApplication) -> None:
     """The real xdg-desktop-portal, configured for sway, whose wlr backend is not there to
     start: it takes the request and answers 2, as it does for a denied permission."""
-    if missing("dbus-daemon", PORTAL, PORTAL_WLR, PORTAL_GTK):
-        pytest.skip(missing("dbus-daemon", PORTAL, PORTAL_WLR, PORTAL_GTK) or "")
     with (
         session_bus(
             {"XDG_CURRENT_DESKTOP": "sway"}, services=["org.freedesktop.portal.Desktop"]
@@ -398,8 +396,6 @@ def portal_environ(bus: Bus) -> dict[str, str]:
 
 @pytest.fixture
 def bus() -> Iterator[Bus]:
-    if BUS_MISSING:
-        pytest.skip(BUS_MISSING)
     with session_bus() as private:
         yield private
 
@@ -618,10 +614,9 @@ def test_nothing_to_capture_with_on_wayland_says_what_to_install(
     )
 
 
+@pytest.mark.skipif(SWAY_MISSING is not None, reason=SWAY_MISSING or "")
 def test_sessions_leave_nothing_running() -> None:
     """A session stops everything it started: sway, and swaybg, its child."""
-    if SWAY_MISSING:
-        pytest.skip(SWAY_MISSING)
     with sway_session(Output("HEADLESS-1", 64, 48, background="#123456")) as session:
         pgid = session.process.pid
         assert len(live_members(pgid)) >= 2  # sway and swaybg

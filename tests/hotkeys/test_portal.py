@@ -38,6 +38,13 @@ from tests.wayland import PORTAL, Bus, missing, read_calls, session_bus
 from tests.wayland import fake_portal as wayland_fake_portal
 
 BUS_MISSING = missing("dbus-daemon")
+NEEDS = {"bus": BUS_MISSING}  # tests/conftest.py skips what uses it where it is missing
+REAL_PORTAL_MISSING = missing("dbus-daemon", PORTAL)
+GLOBAL_SHORTCUTS_BACKENDS = [
+    p.name
+    for p in Path("/usr/share/xdg-desktop-portal/portals").glob("*.portal")
+    if "org.freedesktop.impl.portal.GlobalShortcuts" in p.read_text(errors="replace")
+]
 SESSION_PATH = re.compile(
     r"/org/freedesktop/portal/desktop/session/1_\d+/screenscribe_[0-9a-f]{16}"
 )
@@ -52,8 +59,6 @@ KDE = {"XDG_CURRENT_DESKTOP": "KDE", "XDG_SESSION_TYPE": "wayland"}
 
 @pytest.fixture
 def bus() -> Iterator[Bus]:
-    if BUS_MISSING:
-        pytest.skip(BUS_MISSING)
     with session_bus() as private:
         yield private
 
@@ -635,22 +640,17 @@ def test_the_portal_is_for_wayland_sessions() -> None:
     assert not PortalBackend({"DISPLAY": ":0", "XDG_SESSION_TYPE": "x11"}).is_compatible()
 
 
+@pytest.mark.skipif(REAL_PORTAL_MISSING is not None, reason=REAL_PORTAL_MISSING or "")
+@pytest.mark.skipif(
+    bool(GLOBAL_SHORTCUTS_BACKENDS),
+    reason=f"a GlobalShortcuts portal backend is installed here: {GLOBAL_SHORTCUTS_BACKENDS}",
+)
 def test_the_real_xdg_desktop_portal_of_debian_12_has_no_global_shortcuts(
     qtbot: QtBot, on_path: str
 ) -> None:
     """xdg-desktop-portal 1.16 has the GlobalShortcuts interface but exports it only where
     a portal backend implements it; Debian 12 ships none that does (wlr, gtk). Run for
     real on a private bus, configured for sway with the installed backends."""
-    if missing("dbus-daemon", PORTAL):
-        pytest.skip(missing("dbus-daemon", PORTAL) or "")
-    portals = Path("/usr/share/xdg-desktop-portal/portals")
-    implemented = [
-        p.name
-        for p in portals.glob("*.portal")
-        if "org.freedesktop.impl.portal.GlobalShortcuts" in p.read_text(errors="replace")
-    ]
-    if implemented:
-        pytest.skip(f"a GlobalShortcuts portal backend is installed here: {implemented}")
     with session_bus(
         {"XDG_CURRENT_DESKTOP": "sway"}, services=["org.freedesktop.portal.Desktop"]
     ) as real:

@@ -30,6 +30,7 @@ from tests.wayland import Output, SwaySession, missing, sway_session
 from tests.xserver import qt_json
 
 SWAY_MISSING = missing("sway", "swaymsg", "swaybg", "grim")
+NEEDS = {"sway": SWAY_MISSING}  # tests/conftest.py skips what uses it where it is missing
 
 #: Behind the overlay sway shows plain colours; the frozen pictures are other, known
 #: patterns (tests.xserver.block_pattern, seeds 31-33) of each output's physical size.
@@ -197,8 +198,6 @@ def without_text_input_noise(
 
 @pytest.fixture(scope="module")
 def sway() -> Iterator[SwaySession]:
-    if SWAY_MISSING:
-        pytest.skip(SWAY_MISSING)
     with sway_session(*OUTPUTS, debug=["noscanout"]) as session:
         yield session
 
