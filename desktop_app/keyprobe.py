@@ -80,7 +80,7 @@ class KeyProbe:
         if key_in_memory(profile, self._env) is not None or "keyring" in sys.modules:
             return
         with self._lock:
-            if profile in self._asking or self._fresh(profile, locked=True) is not None:
+            if profile in self._asking or self._fresh(profile) is not None:
                 return
             done = self._asking[profile] = threading.Event()
 
@@ -101,10 +101,9 @@ class KeyProbe:
         with self._lock:
             self._known.clear()
 
-    def _fresh(self, profile: str, *, locked: bool = False) -> bool | None:
-        if not locked:
-            with self._lock:
-                return self._fresh(profile, locked=True)
+    def _fresh(self, profile: str) -> bool | None:
+        """The answer for ``profile`` if one younger than ``ttl_s`` is known. (One dict
+        read: atomic, with or without the lock held.)"""
         known = self._known.get(profile)
         if known is not None and time.monotonic() - known[1] < self._ttl_s:
             return known[0]

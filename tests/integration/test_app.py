@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,25 @@ def test_launcher_window_without_a_tray(qtbot: QtBot, qapp: QApplication, socket
         c.shutdown()
 
 
+@contextmanager
+def _app_process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m desktop_app ARGS`` as its own process, output to ``log``; killed at
+    the end if the test left it running."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "desktop_app", *args],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _xdotool_windows(name: str) -> list[str]:
     p = subprocess.run(
         ["xdotool", "search", "--onlyvisible", "--name", name],
@@ -273,15 +293,7 @@ def test_second_process_makes_the_running_app_open_its_overlay(
 
 
 def test_one_shot_capture_exits_when_cancelled(socket_name: str, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with (tmp_path / "app.log").open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "desktop_app", "capture"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with _app_process(["capture"], tmp_path / "app.log") as proc:
         deadline = time.monotonic() + 15
         windows: list[str] = []
         while not windows and time.monotonic() < deadline:
@@ -294,10 +306,6 @@ def test_one_shot_capture_exits_when_cancelled(socket_name: str, tmp_path: Path)
         assert focused == windows[:1]  # the overlay has the keyboard
         subprocess.run(["xdotool", "key", "Escape"], check=True)  # as a person presses it
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_one_shot_capture_shows_the_frozen_screen_first_then_becomes_the_app(
@@ -307,14 +315,7 @@ def test_one_shot_capture_shows_the_frozen_screen_first_then_becomes_the_app(
     listens, so a second `capture` is forwarded to it), and a drag opens a panel."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = tmp_path / "app.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "desktop_app", "capture"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with _app_process(["capture"], log) as proc:
         deadline = time.monotonic() + 15
         while not _xdotool_windows("ScreenScribe overlay") and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -344,10 +345,6 @@ def test_one_shot_capture_shows_the_frozen_screen_first_then_becomes_the_app(
         assert _xdotool_windows("ScreenScribe — "), log.read_text()  # the answer panel
         assert instance.forward(["quit"])
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_an_outcome_before_the_app_is_built_is_handed_to_it(

@@ -68,24 +68,27 @@ print(json.dumps({"answers": answers, "probes": probe.probes,
 """
 
 
+def _in_a_fresh_process(script: str) -> dict[str, object]:
+    """What ``script`` prints as JSON, run where nothing has loaded keyring yet."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    return dict(json.loads(done.stdout))
+
+
 def test_an_app_without_the_keyring_loaded_keeps_it_out() -> None:
     """In a fresh process, as in the tray app: the answer comes from a probe process,
     once, and keyring (24 MiB with its Secret Service backend) is never imported."""
-
-    def fresh() -> dict[str, object]:
-        done = subprocess.run(
-            [sys.executable, "-c", _FRESH],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-            env=dict(os.environ),
-        )
-        return dict(json.loads(done.stdout))
-
-    assert fresh() == {"answers": [False, False], "probes": 1, "keyring_loaded": False}
+    fresh = _in_a_fresh_process(_FRESH)
+    assert fresh == {"answers": [False, False], "probes": 1, "keyring_loaded": False}
     _store("hosted", "sk-probe-fresh")
-    assert fresh() == {"answers": [True, True], "probes": 1, "keyring_loaded": False}
+    fresh = _in_a_fresh_process(_FRESH)
+    assert fresh == {"answers": [True, True], "probes": 1, "keyring_loaded": False}
 
 
 def test_a_failed_probe_falls_back_to_asking_here() -> None:
@@ -119,15 +122,7 @@ def test_a_prefetched_answer_is_there_for_the_first_capture() -> None:
     """The tray app asks at start-up in the background: the first capture then finds the
     answer at once (no process started on the GUI thread), and two prefetches make one."""
     _store("hosted", "sk-prefetched")
-    done = subprocess.run(
-        [sys.executable, "-c", _PREFETCH],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        env=dict(os.environ),
-    )
-    result = json.loads(done.stdout)
+    result = _in_a_fresh_process(_PREFETCH)
     assert result["answer"] is True
     assert result["probes"] == 1
     assert result["waited_ms"] < 20  # from memory, not from a process
